@@ -1,0 +1,1 @@
+"""One module per published generator; importing this package registers them all."""

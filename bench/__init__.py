@@ -1,0 +1,4 @@
+"""PoseTransferBench: a benchmark harness for pose-guided person image generation."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,8 @@
+"""`bench` commands: evaluate."""
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,15 @@
+"""The metric registry: importing this package registers every metric.
+
+``create_metric(name)`` / ``list_metrics()`` mirror the model factory.
+"""
+from __future__ import annotations
+
+from bench.registry import METRICS
+
+
+def list_metrics(pattern: str = "*") -> list[str]:
+    return METRICS.names(pattern)
+
+
+def get_metric(name: str):
+    return METRICS.get(name)

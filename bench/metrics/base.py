@@ -1,0 +1,52 @@
+"""What every metric receives and returns.
+
+``bench evaluate`` loads the generated images and their ground truth once into an
+:class:`EvalInputs` and calls each requested metric on it. A metric is a plain
+function ``fn(inputs, protocol) -> MetricResult`` registered in ``METRICS`` with
+its metadata (``higher_is_better``, ``paper``, ``version``, ``per_pair``).
+Per-pair metrics return the score of every pair (kept for paired statistics);
+set-level metrics (IS, FID, PCKh) return only the value.
+A metric that cannot run (missing weights, no estimator) returns
+``MetricResult.unavailable(reason)``; it never substitutes another network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.data.layout import DatasetLayout
+from bench.metrics.protocol import Protocol
+
+
+@dataclass
+class EvalInputs:
+    generated: np.ndarray  # (N, H, W, 3) uint8, dataset frame (Market 128x64, DeepFashion 256x176)
+    targets: np.ndarray  # (N, H, W, 3) uint8 ground-truth targets
+    target_keypoints: np.ndarray  # (N, 18, 2) int (y, x), -1 missing, dataset frame
+    pairs: list[tuple[str, str]]  # (from, to) names, same order
+    layout: DatasetLayout  # where the dataset lives (train images for FID, annotations)
+    device: str = "cpu"
+    sources: np.ndarray | None = None  # (N, H, W, 3) uint8 source images, when a metric needs them
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. predicted keypoints for PCKh
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+@dataclass
+class MetricResult:
+    value: float | None
+    per_pair: np.ndarray | None = None  # (N,) float64 when the metric is per pair
+    reason: str | None = None  # why value is None
+    details: dict[str, Any] = field(default_factory=dict)  # std of IS, estimator used, ...
+
+    @classmethod
+    def unavailable(cls, reason: str, **details: Any) -> "MetricResult":
+        return cls(value=None, reason=reason, details=details)
+
+    @classmethod
+    def from_scores(cls, scores: np.ndarray, **details: Any) -> "MetricResult":
+        scores = np.asarray(scores, dtype=np.float64)
+        return cls(value=float(scores.mean()), per_pair=scores, details=details)

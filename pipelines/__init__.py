@@ -1,0 +1,1 @@
+"""Entry points of the DVC stages (``dvc.yaml``); each is a thin call into ``bench``."""
