@@ -29,11 +29,37 @@ def prepare_cmd(
     annotations_train: Optional[Path] = typer.Option(None, "--annotations-train", help="train annotation CSV"),
     annotations_test: Optional[Path] = typer.Option(None, "--annotations-test", help="test annotation CSV"),
     out: Path = typer.Option(..., "--out", help="folder for pairs-train.csv, pairs-test.csv and the manifest"),
+    official_pairs_train: Optional[Path] = typer.Option(None, "--official-pairs-train", help="use and validate this train pairs CSV"),
+    official_pairs_test: Optional[Path] = typer.Option(None, "--official-pairs-test", help="use and validate this test pairs CSV"),
+    official: bool = typer.Option(True, "--official/--no-official", help="use official pair files found in the dataset folder"),
+    kind: Optional[str] = typer.Option(None, help="market or deepfashion (default: from the folder or file names)"),
+    image_size: Optional[str] = typer.Option(None, help="HxW frame of the keypoints, e.g. 256x256 for pose-gan fashion CSVs"),
+    images_for_test: int = typer.Option(12000, help="test pairs sampled from the candidates (pose-gan --images_for_test)"),
+    seed: int = typer.Option(0, help="random_state of the test sample (0 reproduces the official file)"),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="decode every used image (with --dataset)"),
+    multi_source: Optional[list[int]] = typer.Option(None, "--multi-source", help="also write multi-source tuples with K sources (repeatable)"),
+    min_instances: Optional[int] = typer.Option(None, help="multi-source: images an identity needs (default 13 market, 4 deepfashion)"),
+    val_fraction: float = typer.Option(0.1, help="multi-source: share of train identities held out for validation"),
+    max_test_tuples: Optional[int] = typer.Option(None, help="multi-source: sample this many test tuples (default: all)"),
 ) -> None:
-    """Build the train/test pair splits with the original rule."""
-    from bench.data.splits import prepare
+    """Build the train/test pair splits with the original rule (or check official ones) and a manifest."""
+    from bench.data.splits import MultiSourceConfig, parse_image_size, prepare
 
-    prepare(dataset=dataset, annotations_train=annotations_train, annotations_test=annotations_test, out=out)
+    config = None
+    if multi_source:
+        config = MultiSourceConfig(tuple(multi_source), min_instances, val_fraction, max_test_tuples, seed)
+    manifest = prepare(
+        dataset=dataset, annotations_train=annotations_train, annotations_test=annotations_test, out=out,
+        official_pairs_train=official_pairs_train, official_pairs_test=official_pairs_test, use_official=official,
+        kind=kind, image_size=parse_image_size(image_size) if image_size else None,
+        images_for_test=images_for_test, seed=seed, check_image_files=check_images, multi_source=config,
+    )
+    for split, info in manifest["splits"].items():
+        typer.echo(f"{split}: {info['pairs']} pairs ({info['pairs_source']}), {info['identities']} identities, "
+                   f"{info['kept']}/{info['images']} images kept")
+    for split, info in (manifest["multi_source"] or {}).get("splits", {}).items():
+        typer.echo(f"multi-source {split}: {info['tuples']} tuples, {info['identities']} identities")
+    typer.echo(f"wrote {out / 'manifest.json'}")
 
 
 @data_app.command("show")
