@@ -14,13 +14,18 @@ def synth_cmd(
     name: str = typer.Argument(..., help="synth-market or synth-fashion"),
     out: Path = typer.Option(..., "--out", help="dataset folder to write (real on-disk layout)"),
     seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
-    identities_train: Optional[int] = typer.Option(None, help="number of training identities"),
-    identities_test: Optional[int] = typer.Option(None, help="number of test identities"),
+    identities_train: Optional[int] = typer.Option(None, help="number of training identities (default: market 60, fashion 30)"),
+    identities_test: Optional[int] = typer.Option(None, help="number of test identities (default: market 12, fashion 8)"),
+    images_per_identity: Optional[int] = typer.Option(None, help="images of every identity (default: drawn per identity, market 4-7, fashion 3-6)"),
 ) -> None:
     """Write a deterministic synthetic dataset (images + annotation CSVs)."""
     from bench.data.synth import synthesize
 
-    synthesize(name, out, seed=seed, identities_train=identities_train, identities_test=identities_test)
+    summary = synthesize(name, out, seed=seed, identities_train=identities_train, identities_test=identities_test,
+                         images_per_identity=images_per_identity)
+    images = summary["images"]
+    typer.echo(f"{out}: {images['train']} train + {images['test']} test images, "
+               f"{summary['bytes'] / 1e6:.1f} MB, {summary['seconds']:.1f} s")
 
 
 @data_app.command("prepare")
@@ -69,11 +74,13 @@ def show_cmd(
     split: str = typer.Option("test", help="train or test"),
     n: int = typer.Option(8, help="number of pairs"),
     seed: int = typer.Option(0),
+    pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder of prepared pairs-{split}.csv (default: the dataset folder)"),
 ) -> None:
     """Write a PNG contact sheet of pairs with skeletons and masks overlaid."""
     from bench.data.show import contact_sheet
 
-    contact_sheet(dataset, out, split=split, n=n, seed=seed)
+    shown = contact_sheet(dataset, out, split=split, n=n, seed=seed, pairs_dir=pairs_dir)
+    typer.echo(f"wrote {out} ({len(shown)} pairs of {split})")
 
 
 def register(app: typer.Typer) -> None:

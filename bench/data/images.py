@@ -1,0 +1,52 @@
+"""Reading and writing dataset images as uint8 RGB arrays, with clear errors.
+
+A truncated JPEG must fail loudly: Pillow would otherwise decode what is there
+and fill the rest with grey when ``ImageFile.LOAD_TRUNCATED_IMAGES`` is set,
+and a metric computed on such an image is silently wrong. We never set it and
+force the full decode inside ``load_image``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from bench.errors import DataError
+from bench.io import atomic_path
+
+
+def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The image at ``path`` as uint8 (H, W, 3) RGB; with ``size=(H, W)`` it must have that size."""
+    path = Path(path)
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise DataError(path, "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; refusing to read images that may be truncated")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode everything now, so truncation raises here
+            rgb = image.convert("RGB")
+    except FileNotFoundError:
+        raise DataError(path, "image file not found") from None
+    except (IsADirectoryError, PermissionError) as err:
+        raise DataError(path, f"cannot read image file: {err.strerror}") from None
+    except UnidentifiedImageError:
+        raise DataError(path, "not a readable image file") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(path, f"cannot decode image ({err}); the file may be truncated or corrupt") from None
+    array = np.array(rgb, dtype=np.uint8)  # a writable copy
+    if size is not None and array.shape[:2] != tuple(size):
+        h, w = array.shape[:2]
+        raise DataError(path, f"wrong image size: expected {size[0]}x{size[1]} (HxW), got {h}x{w}")
+    return array
+
+
+def save_image(path: str | Path, array: np.ndarray, **options: Any) -> None:
+    """Write a uint8 (H, W, 3) or (H, W) array atomically; format from the suffix (PIL options pass through)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f"expected a uint8 (H, W, 3) or (H, W) array, got {array.dtype} {array.shape}")
+    path = Path(path)
+    image = Image.fromarray(array)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()), **options)
