@@ -1,0 +1,407 @@
+"""Leaderboard tables: what we measured, laid out like the papers, beside what they published.
+
+Input is a tidy DataFrame, one value per row: ``model, dataset, metric, value, source``
+(``source`` is "ours" or "published"; optional for measured rows: ``protocol``; for
+published rows: ``text`` = the number as printed, ``paper``/``table``/``setting`` for
+the row label, ``convention`` = which of our metrics reproduces it, see
+:func:`measured_as` and results/published.md).
+Output is Markdown (arrows in the headers, best **bold**, second <u>underlined</u>) or
+LaTeX through pandas' Styler (booktabs rules, ``\\textbf``/``\\underline``).
+
+Ranking rules, shared by both formats:
+* only measured ("ours") values are ranked; published numbers are shown, never ranked;
+* values are ranked as printed: rounded to the column's decimals first, so equal
+  printed numbers tie, and ties share a rank (competition ranking: 1, 1, 3);
+* rank 1 is bold, rank 2 underlined (a tie for first leaves no second);
+* a missing or unavailable value prints ``n/a`` and is not ranked; a number the paper
+  did not report prints ``–`` (``--`` in LaTeX).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError, DataError
+from bench.registry import METRICS, UnknownNameError
+
+REQUIRED = ("model", "dataset", "metric", "value", "source")
+SOURCES = ("ours", "published")
+NA, NOT_REPORTED = "n/a", "–"
+
+# Directions of quantities that are not registered metrics (or not yet): the registry wins.
+DIRECTION_FALLBACK = {
+    "ssim": True, "mask-ssim": True, "psnr": True, "mask-psnr": True, "psnr-uint8-wrap": True,
+    "is": True, "mask-is": True, "fid": False, "lpips": False, "mask-lpips": False, "pckh": True,
+    "params_m": False, "fps": True, "time_ms": False, "user-g2r": True, "user-prefer": True, "reid-map": True,
+}
+# Decimals as the papers print them (PoNA/PATN: 3 for SSIM/IS/PSNR, 2 for PCKh; GFLA/Tang: 4 for LPIPS).
+DECIMALS = {
+    "ssim": 3, "mask-ssim": 3, "is": 3, "mask-is": 3, "psnr": 3, "mask-psnr": 3, "psnr-uint8-wrap": 3,
+    "fid": 3, "lpips": 4, "mask-lpips": 4, "pckh": 2, "params_m": 2, "fps": 2, "time_ms": 1,
+    "user-g2r": 2, "user-prefer": 2, "reid-map": 1,
+}
+LABELS = {
+    "ssim": "SSIM", "mask-ssim": "mask-SSIM", "is": "IS", "mask-is": "mask-IS", "fid": "FID", "lpips": "LPIPS",
+    "mask-lpips": "mask-LPIPS", "psnr": "PSNR", "mask-psnr": "mask-PSNR", "psnr-uint8-wrap": "PSNR (uint8)",
+    "pckh": "PCKh", "params_m": "Params (M)", "fps": "FPS", "time_ms": "Time (ms)", "user-g2r": "G2R (%)",
+    "user-prefer": "Prefer (%)", "reid-map": "re-ID mAP (%)",
+}
+DATASET_LABELS = {"market": "Market-1501", "deepfashion": "DeepFashion"}
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """From the metric registry's metadata; the fallback table for other quantities; None if unknown."""
+    try:
+        return bool(METRICS.get(metric).higher_is_better)
+    except UnknownNameError:
+        return DIRECTION_FALLBACK.get(metric)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _record_field(record: dict, key: str, path: Path):
+    if key not in record:
+        raise DataError(path, f"evaluation record has no {key!r} key")
+    return record[key]
+
+
+def load_results(metrics_dir: str | Path) -> pd.DataFrame:
+    """Every evaluation record (``bench evaluate`` JSON) under ``metrics_dir`` as tidy rows.
+
+    Columns: model, dataset, protocol, metric, value (NaN when unavailable), reason,
+    higher_is_better, source ("ours"), file.
+    """
+    root = Path(metrics_dir)
+    if not root.is_dir():
+        raise DataError(root, "metrics folder does not exist")
+    rows = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
+        dataset = _record_field(record, "dataset", path)
+        protocol = _record_field(record, "protocol", path)
+        metrics = _record_field(record, "metrics", path)
+        if not isinstance(metrics, dict):
+            raise DataError(path, "'metrics' is not an object of {name: {value, reason, ...}}")
+        for name, m in metrics.items():
+            if not isinstance(m, dict) or "value" not in m:
+                raise DataError(path, f"metrics.{name} has no 'value'")
+            rows.append({
+                "model": _record_field(record, "model", path),
+                "dataset": dataset["kind"] if isinstance(dataset, dict) else dataset,
+                "protocol": protocol["name"] if isinstance(protocol, dict) else protocol,
+                "metric": name,
+                "value": math.nan if m["value"] is None else float(m["value"]),
+                "reason": m.get("reason"),
+                "higher_is_better": m.get("higher_is_better"),
+                "source": "ours",
+                "file": str(path),
+            })
+    columns = ["model", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source", "file"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def load_published(path: str | Path) -> pd.DataFrame:
+    """results/published.csv, with ``text`` kept as printed (no float round trip)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame["value"] = pd.to_numeric(frame["value"])
+    frame["row"], frame["col"] = frame["row"].astype(int), frame["col"].astype(int)
+    return frame
+
+
+# ----------------------------------------------------------------------------- the grid both formats render
+
+
+@dataclass(frozen=True)
+class Column:
+    dataset: str
+    label: str  # metric label, arrow excluded
+    higher: bool | None
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str  # the ranked number as displayed (emphasis goes around it)
+    rank: int | None = None
+    suffix: str = ""  # shown after it, never emphasised (paper_table: " (published)")
+
+
+@dataclass
+class Grid:
+    columns: list[Column]
+    rows: list[tuple[str, str]]  # (group, label); group "" when there is a single group
+    cells: dict[tuple[int, int], Cell]
+    note: str = ""
+
+
+def fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def ranks(values: list[float | None], decimals: int, higher: bool | None) -> list[int | None]:
+    """Competition ranks of the values as printed; None for missing values or no direction."""
+    if higher is None:
+        return [None] * len(values)
+    printed = [None if v is None or math.isnan(v) else float(fmt(v, decimals)) for v in values]
+    present = [p for p in printed if p is not None]
+    better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)
+    return [None if p is None else 1 + sum(better(q, p) for q in present) for p in printed]
+
+
+def arrow(higher: bool | None, latex: bool = False) -> str:
+    if higher is None:
+        return ""
+    if latex:
+        return r" $\uparrow$" if higher else r" $\downarrow$"
+    return " ↑" if higher else " ↓"
+
+
+def metric_decimals(metric: str, decimals: int | dict[str, int] | None) -> int:
+    if isinstance(decimals, int):
+        return decimals
+    return (decimals or {}).get(metric, DECIMALS.get(metric, 3))
+
+
+def _check_frame(df: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise BenchError(f"results table lacks column(s) {', '.join(missing)} (needs {', '.join(REQUIRED)})")
+    bad = sorted(set(df["source"]) - set(SOURCES))
+    if bad:
+        raise BenchError(f"unknown source(s) {', '.join(map(str, bad))}; valid: {', '.join(SOURCES)}")
+
+
+def _ordered(values, given) -> list:
+    return list(given) if given is not None else list(dict.fromkeys(values))
+
+
+def _split_sources(df: pd.DataFrame, datasets, metrics) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(measured, published) rows after filtering, published metrics mapped to what they measure."""
+    _check_frame(df)
+    published = df[df["source"] == "published"]
+    if "convention" in published:  # e.g. PoNA's PSNR goes in the psnr-uint8-wrap column, not psnr
+        published = published.assign(metric=[measured_as(m, c)[0] for m, c in
+                                              zip(published["metric"], published["convention"].fillna(""))])
+    published = published.assign(_label=_published_labels(published))
+    both = pd.concat([df[df["source"] == "ours"], published])
+    if datasets is not None:
+        both = both[both["dataset"].isin(datasets)]
+    if metrics is not None:
+        both = both[both["metric"].isin(metrics)]
+    ours, published = both[both["source"] == "ours"], both[both["source"] == "published"]
+    if "protocol" in ours and ours["protocol"].nunique() > 1:  # never mix protocols silently
+        raise BenchError(f"measured results come from several protocols ({', '.join(sorted(ours['protocol'].unique()))});"
+                         " tabulate one protocol at a time")
+    for frame, key, what in ((ours, "model", "measured"), (published, "_label", "published")):
+        dupes = frame[frame.duplicated([key, "dataset", "metric"], keep=False)]
+        if len(dupes):
+            first = dupes.iloc[0]
+            raise BenchError(f"more than one {what} value for {first[key]} / {first['dataset']} / {first['metric']}"
+                             " (filter to one protocol / one published table first)")
+    return ours, published
+
+
+def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=None,
+                     decimals: int | dict[str, int] | None = None) -> Grid:
+    """Rows = models (measured, then published), columns = metrics grouped by dataset."""
+    ours, published = _split_sources(df, datasets, metrics)
+    both = pd.concat([ours, published])
+    keys = [(d, m) for d in _ordered(both["dataset"], datasets)
+            for m in _ordered(both["metric"], metrics) if ((both["dataset"] == d) & (both["metric"] == m)).any()]
+    if not keys:
+        raise BenchError("nothing to tabulate: no values for the requested datasets and metrics")
+    columns = [Column(d, LABELS.get(m, m), higher_is_better(m)) for d, m in keys]
+    row_models = _ordered(ours["model"], models)
+    pub_rows = list(dict.fromkeys(published["_label"]))
+    groups = bool(pub_rows) and bool(row_models)
+    rows = [("measured" if groups else "", m) for m in row_models] + [("published" if groups else "", p) for p in pub_rows]
+    cells: dict[tuple[int, int], Cell] = {}
+    for j, (dataset, metric) in enumerate(keys):
+        d = metric_decimals(metric, decimals)
+        here = ours[(ours["dataset"] == dataset) & (ours["metric"] == metric)].set_index("model")["value"]
+        values = [float(here[m]) if m in here.index and not pd.isna(here[m]) else None for m in row_models]
+        for i, (v, r) in enumerate(zip(values, ranks(values, d, columns[j].higher))):
+            cells[i, j] = Cell(NA if v is None else fmt(v, d), r)
+        shown = published[(published["dataset"] == dataset) & (published["metric"] == metric)]
+        for i, label in enumerate(pub_rows, len(row_models)):
+            hit = shown[shown["_label"] == label]
+            cells[i, j] = Cell(_published_text(hit.iloc[0], d) if len(hit) else NOT_REPORTED)
+    return Grid(columns, rows, cells)
+
+
+def _published_labels(published: pd.DataFrame) -> list[str]:
+    """Row label as printed, with its setting and, when known, the paper and table it is from."""
+    labels = []
+    for _, r in published.iterrows():
+        label = str(r["model"])
+        if isinstance(r.get("setting"), str) and r["setting"]:
+            label += f", {r['setting']}"
+        origin = " ".join(str(r[k]) for k in ("paper", "table") if isinstance(r.get(k), str) and r[k])
+        labels.append(f"{label} ({origin})" if origin else label)
+    return labels
+
+
+def _published_text(record: pd.Series, decimals: int) -> str:
+    text = record.get("text")
+    if isinstance(text, str) and text:
+        return text
+    return NA if pd.isna(record["value"]) else fmt(float(record["value"]), decimals)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _multi_dataset(grid: Grid) -> bool:
+    return len({c.dataset for c in grid.columns}) > 1
+
+
+def grid_markdown(grid: Grid, corner: str = "Model") -> str:
+    def header(c: Column) -> str:
+        name = f"{DATASET_LABELS.get(c.dataset, c.dataset)} / {c.label}" if _multi_dataset(grid) else c.label
+        return name + arrow(c.higher)
+
+    def emphasis(cell: Cell) -> str:
+        text = {1: f"**{cell.text}**", 2: f"<u>{cell.text}</u>"}.get(cell.rank, cell.text) + cell.suffix
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join([corner, *map(header, grid.columns)]) + " |",
+             "|" + "|".join([":--", *["--:"] * len(grid.columns)]) + "|"]
+    group = ""
+    for i, (row_group, label) in enumerate(grid.rows):
+        if row_group and row_group != group:
+            lines.append("| " + " | ".join([f"*{row_group}*", *[""] * len(grid.columns)]) + " |")
+            group = row_group
+        lines.append("| " + " | ".join([label.replace("|", "\\|"), *(emphasis(grid.cells[i, j]) for j in range(len(grid.columns)))]) + " |")
+    text = "\n".join(lines) + "\n"
+    return text + (f"\n{grid.note}\n" if grid.note else "")
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text).replace(NOT_REPORTED, "--")
+
+
+def grid_latex(grid: Grid) -> str:
+    headers = [latex_escape(c.label) + arrow(c.higher, latex=True) for c in grid.columns]
+    if _multi_dataset(grid):
+        columns = pd.MultiIndex.from_arrays([[latex_escape(DATASET_LABELS.get(c.dataset, c.dataset))
+                                              for c in grid.columns], headers])
+    else:
+        columns = pd.Index(headers)
+    labels = [latex_escape(label) for _, label in grid.rows]
+    grouped = any(group for group, _ in grid.rows)
+    index = pd.MultiIndex.from_arrays([[g for g, _ in grid.rows], labels]) if grouped else pd.Index(labels)
+    n, m = len(grid.rows), len(grid.columns)
+    frame = pd.DataFrame([[_latex_cell(grid.cells[i, j]) for j in range(m)] for i in range(n)],
+                         index=index, columns=columns)
+    return frame.style.to_latex(hrules=True, column_format="l" * index.nlevels + "r" * m,
+                                multicol_align="c", multirow_align="t")
+
+
+def _latex_cell(cell: Cell) -> str:
+    text = latex_escape(cell.text)
+    return {1: rf"\textbf{{{text}}}", 2: rf"\underline{{{text}}}"}.get(cell.rank, text) + latex_escape(cell.suffix)
+
+
+def render_markdown(df: pd.DataFrame, **options) -> str:
+    """Markdown leaderboard; options: datasets, metrics, models (orders/filters), decimals."""
+    return grid_markdown(leaderboard_grid(df, **options))
+
+
+def render_latex(df: pd.DataFrame, **options) -> str:
+    """booktabs LaTeX leaderboard (rows grouped with \\multirow when published rows are shown)."""
+    return grid_latex(leaderboard_grid(df, **options))
+
+
+# ----------------------------------------------------------------------------- one paper's table, re-measured
+
+
+def measured_as(metric: str, convention: str) -> tuple[str, str | None]:
+    """(our metric, our protocol) that reproduces a published column, from its convention.
+
+    ``psnr-uint8-wrap`` -> our psnr-uint8-wrap; ``ssim@paper`` -> ssim under protocol
+    "paper"; ``ssim@unknown`` -> ssim, any protocol; anything else -> the metric itself.
+    """
+    name, _, protocol = convention.partition("@")
+    if name not in LABELS and name not in METRICS:
+        return metric, None
+    return name, (protocol if protocol and protocol != "unknown" else None)
+
+
+def _varies(values) -> bool:
+    return len(set(values)) > 1
+
+
+def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: str) -> tuple[str, str]:
+    """One published table in its own layout, each cell "measured (published)".
+
+    ``published`` is :func:`load_published`'s frame; ``ours`` has model (matched to
+    ``model_key``), dataset, metric, value, and optionally protocol and setting.
+    Measured values are ranked per column on the published column's decimals.
+    """
+    pub = published[(published["paper"] == paper) & (published["table"] == table)].sort_values(["row", "col"])
+    if pub.empty:
+        raise BenchError(f"no published numbers for {paper} {table!r}")
+    if "source" in ours:
+        ours = ours[ours["source"] == "ours"]
+    cols, rows = sorted(set(pub["col"])), sorted(set(pub["row"]))
+    by_col = {c: pub[pub["col"] == c] for c in cols}
+    column_setting = all(not _varies(by_col[c]["setting"]) for c in cols) and _varies(
+        [by_col[c]["setting"].iloc[0] for c in cols])
+
+    columns, decimals, targets = [], [], []
+    for c in cols:
+        first = by_col[c].iloc[0]
+        target = measured_as(first["metric"], first["convention"])
+        label = LABELS.get(target[0], target[0])  # what we measure, e.g. "PSNR (uint8)"
+        if column_setting:
+            label += f" {first['setting']}"
+        columns.append(Column(first["dataset"], label, higher_is_better(target[0])))
+        decimals.append(max(len(t.partition(".")[2]) for t in by_col[c]["text"]))
+        targets.append(target)
+
+    labels = []
+    for r in rows:
+        first = pub[pub["row"] == r].iloc[0]
+        setting = first["setting"]
+        labels.append(f"{first['model']}, {setting}" if setting and not column_setting else first["model"])
+
+    cells: dict[tuple[int, int], Cell] = {}
+    for j, c in enumerate(cols):
+        values, shown = [], []
+        for r in rows:
+            hit = by_col[c][by_col[c]["row"] == r]
+            shown.append(hit.iloc[0]["text"] if len(hit) else NOT_REPORTED)
+            key = pub[pub["row"] == r].iloc[0]
+            values.append(_measured(ours, key["model_key"], columns[j].dataset, key["setting"], *targets[j]))
+        for i, (v, rank) in enumerate(zip(values, ranks(values, decimals[j], columns[j].higher))):
+            measured = NA if v is None else fmt(v, decimals[j])
+            cells[i, j] = Cell(measured, rank, f" ({shown[i]})")
+    grid = Grid(columns, [("", label) for label in labels], cells,
+                note=f"Cells: measured (published in {paper} {table}). Only measured values are ranked.")
+    return grid_markdown(grid), grid_latex(grid)
+
+
+def _measured(ours: pd.DataFrame, model_key: str, dataset: str, setting: str, metric: str,
+              protocol: str | None) -> float | None:
+    if not model_key:
+        return None
+    hit = ours[(ours["model"] == model_key) & (ours["dataset"] == dataset) & (ours["metric"] == metric)]
+    if protocol is not None and "protocol" in hit:
+        hit = hit[hit["protocol"] == protocol]
+    own = hit["setting"].fillna("") if "setting" in hit else pd.Series("", index=hit.index)
+    hit = hit[own == setting]
+    if len(hit) > 1:
+        raise BenchError(f"more than one measured {metric} for {model_key} on {dataset}"
+                         f"{f' ({setting})' if setting else ''}; filter to one protocol first")
+    return None if hit.empty or pd.isna(hit["value"].iloc[0]) else float(hit["value"].iloc[0])
