@@ -1,0 +1,350 @@
+"""Inception Score, mask-IS and FID, computed with torch-fidelity's TF-compatible Inception.
+
+Protocol (reference/protocol.md §5, §8):
+
+- IS: OpenAI improved-GAN code as PG2/PATN/pose-gan ran it: the 2015-12-05 TF
+  Inception graph (torch-fidelity's ``inception-v3-compat``, bit-exact port,
+  TF1 bilinear resize to 299), softmax of the unbiased logits, **10 splits in
+  file order** (no shuffle), value = mean over splits, std in the details.
+- DeepFashion 176x256 images are padded with 40 px of white per side to
+  256x256 first (PATN ``addBounding``), when ``protocol.fashion_pad_256``.
+- mask-IS: IS of the generated images multiplied by the PG2 mask of the target
+  keypoints (background 0 = black); the targets are not used.
+- FID: all generated test images against the **whole training set** (GFLA), or
+  against the distinct test targets (``protocol.fid_reference="test-targets"``).
+  Difference to GFLA, recorded in the version: GFLA's port used torchvision's
+  ImageNet Inception weights and dropped the last partial batch; we use the
+  TF-FID weights (TTUR / pytorch-fid convention) and every image.
+  Reference statistics are cached on disk, keyed by the image set and extractor.
+
+Each step is a small function over arrays/tensors; the registered metrics chain
+them. ``extractor`` names a torch-fidelity feature extractor, so tests can route
+the same code through a tiny network of their own.
+"""
+from __future__ import annotations
+
+from bench._torchvision_compat import import_torchvision
+
+import_torchvision()
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import weakref  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch_fidelity  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric  # noqa: E402
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric  # noqa: E402
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset, resolve_feature_layer_for_metric  # noqa: E402
+
+from bench import weights  # noqa: E402
+from bench.io import atomic_path  # noqa: E402
+from bench.metrics.base import EvalInputs, MetricResult  # noqa: E402
+from bench.metrics.protocol import Protocol  # noqa: E402
+from bench.registry import METRICS  # noqa: E402
+
+INCEPTION = "inception-v3-compat"
+IS_SPLITS = 10
+FASHION_PAD = 40  # px of white per side: 176 -> 256 (PATN getMetrics_fashion.py)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+FID_REFERENCES = ("train", "test-targets")
+_EXTRACTOR_WEIGHTS = {INCEPTION: "inception-fidelity"}  # extractor -> bench.weights name
+_VERSION = f"torch-fidelity {torch_fidelity.__version__} {INCEPTION}"
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def pad_white(image: np.ndarray, pad: int) -> np.ndarray:
+    """(H, W, 3) -> (H, W + 2*pad, 3) with white columns on both sides."""
+    return np.pad(image, ((0, 0), (pad, pad), (0, 0)), constant_values=255)
+
+
+def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
+    """Padding per side for this dataset and protocol (0 = none)."""
+    if inputs.layout.kind.name == "deepfashion" and protocol.fashion_pad_256:
+        return FASHION_PAD
+    return 0
+
+
+def target_masks(inputs: EvalInputs) -> np.ndarray:
+    """(N, H, W) bool PG2 masks of the target keypoints (protocol.md §4)."""
+    from bench.data.masks import pg2_masks
+
+    return pg2_masks(inputs.target_keypoints, tuple(inputs.generated.shape[1:3]))
+
+
+def to_chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+
+
+class ImageArrayDataset(Dataset):
+    """uint8 (N, H, W, 3) images as uint8 CHW tensors, masked and padded per item (no full copy)."""
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray | None = None, pad: int = 0):
+        self.images, self.masks, self.pad = images, masks, pad
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        image = self.images[i]
+        if self.masks is not None:
+            image = image * self.masks[i][..., None].astype(np.uint8)
+        return to_chw(pad_white(image, self.pad) if self.pad else image)
+
+
+class ImageFileDataset(Dataset):
+    """Image files read on demand (the training set does not fit in memory comfortably)."""
+
+    def __init__(self, paths: list[Path], size: tuple[int, int], pad: int = 0):
+        self.paths, self.size, self.pad = paths, size, pad
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from bench.data.images import load_image
+
+        image = load_image(self.paths[i], size=self.size)
+        return to_chw(pad_white(image, self.pad) if self.pad else image)
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def extractor_weights(extractor: str, weights_dir: str | Path | None) -> Path | None:
+    """The local weights file of a real extractor; WeightsMissing rather than a download."""
+    name = _EXTRACTOR_WEIGHTS.get(extractor)
+    return weights.require(name, weights_dir) if name else None
+
+
+def feature_layer(extractor: str, metric: str) -> str:
+    """The extractor's layer for "isc" (logits_unbiased) or "fid" (2048)."""
+    return resolve_feature_layer_for_metric(metric, feature_extractor=extractor)
+
+
+def extract_features(
+    dataset: Dataset,
+    extractor: str,
+    layers: list[str],
+    weights_path: Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 50,
+    verbose: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Run a torch-fidelity extractor over a dataset of uint8 CHW tensors: {layer: (N, D) float32}."""
+    cuda = device.startswith("cuda")
+    net = create_feature_extractor(
+        extractor, layers, cuda=cuda, verbose=verbose,
+        feature_extractor_weights_path=str(weights_path) if weights_path else None,
+    )
+    return get_featuresdict_from_dataset(dataset, net, batch_size, cuda, save_cpu_ram=True, verbose=verbose)
+
+
+# Generated images feed IS and FID with one Inception pass: the features of the
+# last array seen are kept while that array lives (evaluation never edits it in place).
+_last: dict[str, object] = {}
+
+
+def generated_features(inputs: EvalInputs, protocol: Protocol, extractor: str, weights_path: Path | None) -> dict[str, torch.Tensor]:
+    images = inputs.generated
+    key = (extractor, str(weights_path), fashion_pad(inputs, protocol), inputs.device, images.shape)
+    if _last.get("key") == key and _last["ref"]() is images:
+        return _last["features"]
+    layers = list(dict.fromkeys([feature_layer(extractor, "isc"), feature_layer(extractor, "fid")]))
+    dataset = ImageArrayDataset(images, pad=fashion_pad(inputs, protocol))
+    features = extract_features(dataset, extractor, layers, weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+    _last.clear()
+    _last.update(key=key, ref=weakref.ref(images), features=features)
+    weakref.finalize(images, _forget_dead)
+    return features
+
+
+def _forget_dead() -> None:
+    ref = _last.get("ref")
+    if ref is not None and ref() is None:
+        _last.clear()
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+def _verbose(inputs: EvalInputs) -> bool:
+    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+
+
+# ----------------------------------------------------------------------------- IS
+
+
+def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS) -> tuple[float, float]:
+    """Mean and std over ``splits`` consecutive chunks of exp(E_x KL(p(y|x) || p(y)))."""
+    out = isc_features_to_metric(logits, splits=splits, shuffle=False)
+    return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]
+
+
+def _too_few_for_is(inputs: EvalInputs) -> MetricResult | None:
+    if len(inputs.generated) < IS_SPLITS:
+        return MetricResult.unavailable(f"IS needs at least {IS_SPLITS} images ({IS_SPLITS} splits), got {len(inputs.generated)}")
+    return None
+
+
+def _is_result(logits: torch.Tensor, **details) -> MetricResult:
+    mean, std = inception_score_from_logits(logits)
+    return MetricResult(mean, details={"std": std, "splits": IS_SPLITS, "n": len(logits), **details})
+
+
+@METRICS.register("is", higher_is_better=True, paper="Salimans et al. 2016; PG2/PATN protocol",
+                  version=f"{_VERSION} logits_unbiased, 10 splits in order", per_pair=False)
+def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
+    if (few := _too_few_for_is(inputs)) is not None:
+        return few
+    try:
+        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+    except weights.WeightsMissing as err:
+        return MetricResult.unavailable(str(err))
+    logits = generated_features(inputs, protocol, extractor, weights_path)[feature_layer(extractor, "isc")]
+    return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=fashion_pad(inputs, protocol))
+
+
+@METRICS.register("mask-is", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask-IS; PATN protocol",
+                  version=f"{_VERSION} logits_unbiased, 10 splits in order, PG2 target mask, black background",
+                  per_pair=False)
+def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
+    if (few := _too_few_for_is(inputs)) is not None:
+        return few
+    try:
+        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+    except weights.WeightsMissing as err:
+        return MetricResult.unavailable(str(err))
+    pad = fashion_pad(inputs, protocol)
+    dataset = ImageArrayDataset(inputs.generated, masks=target_masks(inputs), pad=pad)
+    layer = feature_layer(extractor, "isc")
+    logits = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))[layer]
+    return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=pad)
+
+
+# ----------------------------------------------------------------------------- FID
+
+
+def fid_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
+    """mu and sigma (np.cov) of (N, D) features."""
+    return fid_features_to_statistics(features)
+
+
+def frechet_distance(stats1: dict[str, np.ndarray], stats2: dict[str, np.ndarray]) -> float:
+    return fid_statistics_to_metric(stats1, stats2, verbose=False)[KEY_METRIC_FID]
+
+
+def cache_dir(inputs: EvalInputs) -> Path:
+    if inputs.extra.get("cache_dir"):
+        return Path(inputs.extra["cache_dir"]) / "fid"
+    if os.environ.get("BENCH_CACHE_DIR"):
+        return Path(os.environ["BENCH_CACHE_DIR"]) / "fid"
+    return Path.home() / ".cache" / "posetransferbench" / "fid"
+
+
+def files_fingerprint(paths: list[Path]) -> str:
+    """sha256 over names, sizes and mtimes: changes whenever a file is added, removed or rewritten."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def arrays_fingerprint(names: list[str], images: np.ndarray) -> str:
+    digest = hashlib.sha256("\n".join(names).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(fingerprint: str, extractor: str, layer: str, weights_path: Path | None, pad: int) -> str:
+    """Everything the reference statistics depend on, hashed into a file name."""
+    parts = [fingerprint, extractor, layer, weights_path.name if weights_path else "-", f"pad{pad}", torch_fidelity.__version__]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def load_stats(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {"mu": data["mu"], "sigma": data["sigma"]}
+
+
+def save_stats(path: Path, stats: dict[str, np.ndarray], meta: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, mu=stats["mu"], sigma=stats["sigma"], meta=np.array(json.dumps(meta)))
+
+
+def cached_stats(path: Path, compute: Callable[[], dict[str, np.ndarray]], meta: dict) -> tuple[dict[str, np.ndarray], bool]:
+    """Statistics from ``path`` if cached there, else computed and cached; also says whether it was a hit."""
+    stats = load_stats(path)
+    if stats is not None:
+        return stats, True
+    stats = compute()
+    try:
+        save_stats(path, stats, meta)
+    except OSError as err:  # a read-only cache costs time, not the result
+        print(f"warning: cannot cache FID reference statistics at {path}: {err}", file=sys.stderr)
+    return stats, False
+
+
+def reference_set(inputs: EvalInputs, protocol: Protocol, pad: int) -> tuple[Dataset, str, str] | str:
+    """(dataset, fingerprint, description) of the FID reference images, or why there are none."""
+    if protocol.fid_reference == "train":
+        folder = inputs.layout.images("train")
+        paths = image_files(folder)
+        if not paths:
+            return f"no training images in {folder} for the FID reference (GFLA protocol); use fid_reference='test-targets'"
+        return ImageFileDataset(paths, inputs.layout.kind.image_size, pad), files_fingerprint(paths), str(folder)
+    first = {to: i for i, (_, to) in reversed(list(enumerate(inputs.pairs)))}
+    names = sorted(first)
+    targets = inputs.targets[[first[n] for n in names]]
+    return ImageArrayDataset(targets, pad=pad), arrays_fingerprint(names, targets), f"{len(names)} distinct test targets"
+
+
+@METRICS.register("fid", higher_is_better=False, paper="Heusel et al. 2017; GFLA protocol (Ren et al. 2020)",
+                  version=f"{_VERSION} pool 2048 (TF-FID weights), all images; reference = protocol.fid_reference",
+                  per_pair=False)
+def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
+    if protocol.fid_reference not in FID_REFERENCES:
+        raise ValueError(f"protocol.fid_reference must be one of {FID_REFERENCES}, got {protocol.fid_reference!r}")
+    try:
+        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+    except weights.WeightsMissing as err:
+        return MetricResult.unavailable(str(err))
+    pad, layer = fashion_pad(inputs, protocol), feature_layer(extractor, "fid")
+    reference = reference_set(inputs, protocol, pad)
+    if isinstance(reference, str):
+        return MetricResult.unavailable(reference)
+    dataset, fingerprint, described = reference
+    if len(dataset) < 2 or len(inputs.generated) < 2:
+        return MetricResult.unavailable("FID needs at least 2 generated and 2 reference images")
+
+    def compute() -> dict[str, np.ndarray]:
+        features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+        return fid_statistics(features[layer])
+
+    path = cache_dir(inputs) / f"{cache_key(fingerprint, extractor, layer, weights_path, pad)}.npz"
+    meta = {"reference": described, "n": len(dataset), "extractor": extractor, "layer": layer, "pad": pad}
+    ref_stats, hit = cached_stats(path, compute, meta)
+    gen_stats = fid_statistics(generated_features(inputs, protocol, extractor, weights_path)[layer])
+    value = frechet_distance(gen_stats, ref_stats)
+    return MetricResult(value, details={
+        "reference": protocol.fid_reference, "reference_set": described, "n_reference": len(dataset),
+        "n_generated": len(inputs.generated), "extractor": extractor, "weights": _str(weights_path),
+        "pad": pad, "cache": str(path), "cache_hit": hit,
+    })

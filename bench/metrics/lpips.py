@@ -1,0 +1,120 @@
+"""LPIPS and mask-LPIPS (GFLA script/metrics.py, protocol.md §8).
+
+- LPIPS v0.1, AlexNet trunk, linear layers shipped with the ``lpips`` package
+  (``lpips.LPIPS(net='alex', version='0.1')``, the default of the DistModel API
+  GFLA called); images as uint8/127.5 - 1, i.e. in [-1, 1]; one score per pair,
+  value = mean. GFLA dropped the last partial batch of 64; we score every pair.
+- mask-LPIPS: both images multiplied by the PG2 mask of the target keypoints in
+  [-1, 1] space, so the background is 0 = mid grey (unlike PATN's black).
+
+The AlexNet trunk is torchvision's ImageNet checkpoint. ``lpips`` would fetch it
+through ``torchvision.models.alexnet(pretrained=True)`` (a download); instead
+the trunk is built randomly and the local file from :mod:`bench.weights` is
+loaded into it, with ``weights_only=True``. Missing file: metric unavailable.
+"""
+from __future__ import annotations
+
+from bench._torchvision_compat import import_torchvision
+
+import_torchvision()
+
+import functools  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import lpips  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from bench import weights  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
+from bench.metrics.base import EvalInputs, MetricResult  # noqa: E402
+from bench.metrics.protocol import Protocol  # noqa: E402
+from bench.registry import METRICS  # noqa: E402
+
+_VERSION = "lpips 0.1.4 LPIPS(net='alex', version='0.1'), inputs in [-1,1], every pair"
+
+
+def alexnet_trunk_state(trunk: torch.nn.Module, torchvision_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision ``features.{i}.*`` keys renamed to lpips' ``slice{k}.{i}.*`` (the layer index i is kept)."""
+    return {key: torchvision_state[f"features.{key.split('.', 1)[1]}"] for key in trunk.state_dict()}
+
+
+def build_network(alexnet_path: str | Path) -> lpips.LPIPS:
+    """LPIPS v0.1 (alex) with its shipped linear layers and the AlexNet trunk read from a local file."""
+    with warnings.catch_warnings():  # torchvision's note about `pretrained=False`
+        warnings.simplefilter("ignore", UserWarning)
+        net = lpips.LPIPS(pretrained=True, net="alex", version="0.1", pnet_rand=True, verbose=False)
+    state = torch.load(alexnet_path, map_location="cpu", weights_only=True)
+    try:
+        net.net.load_state_dict(alexnet_trunk_state(net.net, state))
+    except (KeyError, RuntimeError) as err:
+        raise BenchError(f"{alexnet_path}: not a torchvision AlexNet checkpoint ({err})") from None
+    return net.eval()
+
+
+@functools.lru_cache(maxsize=2)
+def cached_network(alexnet_path: str, device: str) -> lpips.LPIPS:
+    return build_network(alexnet_path).to(device)
+
+
+def to_signed(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1], as imread / 127.5 - 1."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def lpips_scores(
+    net: torch.nn.Module,
+    generated: np.ndarray,
+    targets: np.ndarray,
+    masks: np.ndarray | None = None,
+    batch_size: int = 50,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """(N,) float64 LPIPS per pair; ``masks`` (N, H, W) bool multiply both images in [-1, 1]."""
+    scores = []
+    starts = range(0, len(generated), batch_size)
+    with torch.no_grad():
+        for start in tqdm(starts, desc="lpips", unit="batch", disable=not progress, file=sys.stderr):
+            end = start + batch_size
+            x, y = to_signed(generated[start:end]), to_signed(targets[start:end])
+            if masks is not None:
+                m = torch.from_numpy(masks[start:end]).unsqueeze(1).float()
+                x, y = x * m, y * m
+            scores.append(net(x.to(device), y.to(device)).flatten().double().cpu())
+    return torch.cat(scores).numpy() if scores else np.zeros(0)
+
+
+def _network(inputs: EvalInputs, network: torch.nn.Module | None) -> torch.nn.Module:
+    if network is not None:
+        return network
+    path = weights.require("alexnet", inputs.extra.get("weights_dir"))
+    return cached_network(str(path), inputs.device)
+
+
+def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None, masks: np.ndarray | None) -> MetricResult:
+    try:
+        net = _network(inputs, network)
+    except weights.WeightsMissing as err:
+        return MetricResult.unavailable(str(err))
+    progress = bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    scores = lpips_scores(net, inputs.generated, inputs.targets, masks, protocol.batch_size, inputs.device, progress)
+    return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
+
+
+@METRICS.register("lpips", higher_is_better=False, paper="Zhang et al. 2018; GFLA protocol (Ren et al. 2020)",
+                  version=_VERSION, per_pair=True)
+def lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
+    return _score(inputs, protocol, network, masks=None)
+
+
+@METRICS.register("mask-lpips", higher_is_better=False, paper="GFLA script/metrics.py --calculate_mask (Ren et al. 2020)",
+                  version=f"{_VERSION}, PG2 target mask applied in [-1,1] (grey background)", per_pair=True)
+def mask_lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
+    from bench.data.masks import pg2_masks
+
+    masks = pg2_masks(inputs.target_keypoints, tuple(inputs.generated.shape[1:3]))
+    return _score(inputs, protocol, network, masks=masks)
