@@ -1,0 +1,344 @@
+"""Deformable GAN (Siarohin et al., CVPR 2018), the "full" model: deformable skips + NN loss.
+
+Architecture from AliaksandrSiarohin/pose-gan (``conditional_gan.py`` ``make_generator``
+/ ``make_discriminator`` with ``warp_skip=mask``, ``disc_type=call``, HEAD 4b23294);
+geometry and norm in :mod:`baselines.deform`.
+
+Generator:
+
+* two encoders of the same layout: appearance (source image + source heatmaps, 21 ch)
+  and target pose (target heatmaps, 18 ch); channels (64, 128, 256, 512, 512, 512) at
+  128x64 and (64, 128, 256, 512, 512, 512, 512) otherwise (the original switches on
+  ``max(image_size) == 128``). Level 0 is a 3x3 conv with bias; every later level is
+  LeakyReLU(0.2), 4x4 stride-2 conv without bias, scalar instance norm (none on the
+  deepest level);
+* skips: on the first 4 levels the appearance feature goes through the 10-part
+  deformable skip (masked affine warps, max over parts), then is concatenated with the
+  pose feature; deeper levels are plain concatenations;
+* decoder from the deepest skip: ReLU, 4x4 stride-2 transposed conv without bias
+  (Keras 'valid' + 1 px crop = PyTorch padding 1), scalar instance norm, Dropout(0.5) on
+  the first three steps, each later step on concat(previous, skip); the last step is
+  ReLU, 3x3 conv with bias to 3 channels, tanh;
+* Keras initialisation: Glorot-uniform kernels, zero biases.
+* 61,109,085 parameters at 128x64, 82,080,611 with the 7-level layout (the published
+  82.08M, DeepFashion 256x256).
+
+Discriminator (2,803,782 parameters): concat(source, source heatmaps, image, target
+heatmaps) = 42 ch; 4x4 stride-2 conv to 64 (no padding, bias); three blocks of
+LeakyReLU(0.2), pad 1, 4x4 stride-2 conv without bias, scalar IN to 128/256/512; then
+LeakyReLU, pad 1, 4x4 stride-2 conv to 1 without bias and a sigmoid: a 3x1 patch map at
+128x64. Here the sigmoid is folded into BCE-with-logits.
+
+Losses (``gan/gan.py``, ``conditional_gan.py``, README "full" commands): generator
+``-mean log D(G)`` (weight 1) + 0.01 x the nearest-neighbour loss on VGG19
+``block1_conv2`` (post-ReLU: torchvision ``relu1_2``) with a 3x3 window on Market and
+5x5 on DeepFashion; discriminator BCE on real + fake (summed). The original feeds VGG
+with Keras/caffe preprocessing and Keras weights; here torchvision's VGG19 with its
+ImageNet normalisation (the only VGG19 weights the harness loads). ``reconstruction``
+selects ``"nn"`` (full model, needs VGG19 weights), ``"l1"`` (the paper's DSC variant:
+pixel L1 x 100, no weights needed) or ``"none"``; the choice is in :meth:`metadata`.
+Training in the original: Adam 2e-4, betas (0.5, 0.999) for G and D, one D step per G
+step on separate batches, 90 epochs x 1000 iterations, batch 4 (Market) / 2
+(DeepFashion "full").
+
+**Resolution policy.** The 7-level network needs sides divisible by 64; DeepFashion at
+the PATN protocol's 256x176 is not. The generator therefore runs on a ``canvas``
+(default 256x256 for DeepFashion, the original's own input size): images are padded
+left/right by replicating the border columns (the 176-px crops cut the sides off
+256x256 photographs with plain backgrounds), heatmaps are recomputed on the canvas
+from keypoints shifted by the left pad, transforms and masks are computed on the
+canvas, and the output is cropped back to 256x176. The discriminator and the losses see
+only the 256x176 frame. Parameter counts do not depend on the canvas (82,080,611 G at
+256x176 via the 256x256 canvas; ``canvas=(256, 192)`` gives the same count).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines import deform
+from baselines.blocks import build_config, scaled
+from bench.data.keypoints import MISSING, NUM_KEYPOINTS
+from bench.errors import BenchError
+from bench.models.base import Batch, PoseTransferModel
+from bench.registry import MODELS
+
+IMAGE_CHANNELS = 3
+ENCODER_128 = (64, 128, 256, 512, 512, 512)
+DECODER_128 = (512, 512, 512, 256, 128, 3)
+ENCODER_256 = (64, 128, 256, 512, 512, 512, 512)
+DECODER_256 = (512, 512, 512, 512, 256, 128, 3)
+DEFORMABLE_LEVELS = 4
+DROPOUT_STEPS = 3
+HEATMAP_SIGMA = 6.0
+RECONSTRUCTIONS = ("nn", "l1", "none")
+
+
+def layouts(canvas: tuple[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Encoder and decoder channels for a canvas (the original's ``max(image_size) == 128`` rule)."""
+    return (ENCODER_128, DECODER_128) if max(canvas) == 128 else (ENCODER_256, DECODER_256)
+
+
+def _down(in_ch: int, out_ch: int, norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.LeakyReLU(0.2), nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False)]
+    if norm:
+        layers.append(deform.ScalarInstanceNorm())
+    return nn.Sequential(*layers)
+
+
+def _up(in_ch: int, out_ch: int, dropout: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.ReLU(), nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False), deform.ScalarInstanceNorm()]
+    if dropout:
+        layers.append(nn.Dropout(0.5))
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """conv3x3 (bias), then LeakyReLU / 4x4 stride-2 conv / scalar IN per level; returns every level."""
+
+    def __init__(self, in_ch: int, channels: tuple[int, ...]):
+        super().__init__()
+        levels: list[nn.Module] = [nn.Conv2d(in_ch, channels[0], 3, 1, 1)]
+        for i in range(1, len(channels)):
+            levels.append(_down(channels[i - 1], channels[i], norm=i < len(channels) - 1))
+        self.levels = nn.ModuleList(levels)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for level in self.levels:
+            x = level(x)
+            features.append(x)
+        return features
+
+
+class DefGANGenerator(nn.Module):
+    """Two-stream U-Net with deformable skip connections on the first four levels."""
+
+    def __init__(self, encoder_channels: tuple[int, ...], decoder_channels: tuple[int, ...],
+                 appearance_channels: int = IMAGE_CHANNELS + NUM_KEYPOINTS, pose_channels: int = NUM_KEYPOINTS,
+                 deformable_levels: int = DEFORMABLE_LEVELS, warp_mode: str = "nearest"):
+        super().__init__()
+        if len(encoder_channels) != len(decoder_channels):
+            raise ValueError("encoder and decoder need the same number of levels")
+        self.deformable_levels = deformable_levels
+        self.warp_mode = warp_mode
+        self.depth = len(encoder_channels)
+        self.appearance = Encoder(appearance_channels, encoder_channels)
+        self.pose = Encoder(pose_channels, encoder_channels)
+        skips = [2 * c for c in encoder_channels[::-1]]  # deepest first
+        steps: list[nn.Module] = []
+        previous = 0
+        for i, out_ch in enumerate(decoder_channels[:-1]):
+            steps.append(_up(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
+            previous = out_ch
+        self.up = nn.ModuleList(steps)
+        self.to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], decoder_channels[-1], 3, 1, 1), nn.Tanh())
+        _keras_init(self)
+
+    def forward(self, source: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor,
+                transforms: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W); ``transforms`` (B, 10, 3, 3) and ``masks`` (B, 10, H, W) at image level."""
+        size = tuple(source.shape[-2:])
+        if any(s % 2 ** (self.depth - 1) for s in size):
+            raise BenchError(f"Def-GAN with {self.depth} levels needs sides divisible by {2 ** (self.depth - 1)}, got {size}")
+        appearance = self.appearance(torch.cat((source, source_pose), 1))
+        pose = self.pose(target_pose)
+        skips = []
+        for level, (app, tgt) in enumerate(zip(appearance, pose)):
+            if level < self.deformable_levels:
+                app = deform.deformable_skip(app, transforms, masks, size, self.warp_mode)
+            skips.append(torch.cat((app, tgt), 1))
+        skips = skips[::-1]
+        out = self.up[0](skips[0])
+        for step, skip in zip(self.up[1:], skips[1:]):
+            out = step(torch.cat((out, skip), 1))
+        return self.to_image(torch.cat((out, skips[-1]), 1))
+
+
+class PatchDiscriminator(nn.Module):
+    """Def-GAN's 'call' discriminator; outputs logits (the original's sigmoid is in the loss)."""
+
+    def __init__(self, in_ch: int = 2 * (IMAGE_CHANNELS + NUM_KEYPOINTS), ndf: int = 64):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 0)]
+        channels = ndf
+        for mult in (2, 4, 8):
+            layers.append(_down(channels, ndf * mult, norm=True))
+            channels = ndf * mult
+        layers.append(_down(channels, 1, norm=False))
+        self.model = nn.Sequential(*layers)
+        _keras_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def _keras_init(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------------------
+# The trainable model
+
+
+@dataclass
+class DefGANConfig:
+    width: float = 1.0  # multiplies every channel count except the 3 output channels (< 1: CPU tests)
+    canvas: tuple[int, int] | None = None  # generator input size; None: the data's size
+    pad_mode: str = "replicate"  # how images are widened to the canvas ("replicate" or "constant" = 0)
+    warp_mode: str = "nearest"  # the original's tf.contrib.image.transform default
+    deformable_levels: int = DEFORMABLE_LEVELS
+    reconstruction: str = "nn"  # "nn" (full), "l1" (DSC variant), "none"
+    lambda_nn: float = 0.01
+    nn_window: int = 3
+    nn_layer: str = "relu1_2"  # Keras block1_conv2 includes its ReLU
+    lambda_l1: float = 100.0
+    lambda_gan: float = 1.0
+    weights_dir: str | None = None  # folder with vgg19-dcbb9e9d.pth (else $BENCH_WEIGHTS_DIR / torch hub cache)
+
+
+DEFGAN_DATASETS: dict[str, dict[str, Any]] = {
+    "market": dict(nn_window=3),
+    "deepfashion": dict(nn_window=5, canvas=(256, 256)),
+}
+TRAINING = {
+    "market": dict(batch_size=4, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
+    "deepfashion": dict(batch_size=2, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
+}
+DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
+
+
+class DefGANModel(PoseTransferModel):
+    name = "def-gan"
+
+    def __init__(self, config: DefGANConfig, dataset: str):
+        super().__init__()
+        if config.reconstruction not in RECONSTRUCTIONS:
+            raise BenchError(f"unknown reconstruction {config.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
+        if config.pad_mode not in ("replicate", "constant"):
+            raise BenchError(f"unknown pad_mode {config.pad_mode!r}; choose 'replicate' or 'constant'")
+        from bench.train.losses import GANLoss
+
+        self.config = config
+        self.dataset = dataset
+        self.canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
+        enc, dec = layouts(self.canvas)
+        enc = tuple(scaled(c, config.width) for c in enc)
+        dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+        self.generator = DefGANGenerator(enc, dec, deformable_levels=config.deformable_levels, warp_mode=config.warp_mode)
+        self.discriminators = nn.ModuleDict({"D": PatchDiscriminator(ndf=scaled(64, config.width))})
+        self.gan_loss = GANLoss("vanilla", with_logits=True)
+
+    # -- generation -------------------------------------------------------------------
+
+    def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
+        """Generator inputs on the canvas, and the (left, right) column pads to crop off."""
+        source = batch["source"]
+        if source.dim() != 4:
+            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
+        height, width = source.shape[-2:]
+        canvas_h, canvas_w = self.canvas
+        if canvas_h != height or canvas_w < width:
+            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
+                             "(only widening is supported)")
+        left = (canvas_w - width) // 2
+        right = canvas_w - width - left
+        src_kp = _shift(batch["source_keypoints"], left)
+        tgt_kp = _shift(batch["target_keypoints"], left)
+        source_pose, target_pose = batch["source_pose"], batch["target_pose"]
+        if left or right:
+            from bench.data.pose import heatmaps
+
+            source = F.pad(source, (left, right, 0, 0), mode=self.config.pad_mode)
+            source_pose = heatmaps(src_kp, self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            target_pose = heatmaps(tgt_kp, self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+        transforms = torch.from_numpy(deform.part_transforms(src_kp, tgt_kp)).to(source.device)
+        masks = torch.from_numpy(deform.part_masks(tgt_kp, self.canvas)).to(source.device, source.dtype)
+        return (source, source_pose, target_pose, transforms, masks), (left, right)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        inputs, (left, right) = self._canvas_inputs(batch)
+        out = self.generator(*inputs)
+        return out[..., left:out.shape[-1] - right]
+
+    # -- losses -----------------------------------------------------------------------
+
+    def _condition(self, batch: Batch, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat((batch["source"], batch["source_pose"], image, batch["target_pose"]), 1)
+
+    def prepare_losses(self) -> None:
+        """Load VGG19 for the NN loss now (raises ``WeightsMissing`` without its weights)."""
+        if self.config.reconstruction == "nn" and "vgg" not in self.loss_modules:
+            from bench.train.losses import VGG19Features
+
+            self.loss_modules["vgg"] = VGG19Features((self.config.nn_layer,), weights_dir=self.config.weights_dir)
+
+    def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, target = self.config, batch["target"]
+        losses = {"gan": cfg.lambda_gan * self.gan_loss(self.discriminators["D"](self._condition(batch, fake)), True)}
+        if cfg.reconstruction == "nn":
+            self.prepare_losses()
+            vgg = self.loss_modules["vgg"].to(fake.device)
+            with torch.no_grad():
+                reference = vgg(target)[cfg.nn_layer]
+            losses["nn"] = cfg.lambda_nn * deform.nn_loss(vgg(fake)[cfg.nn_layer], reference, cfg.nn_window)
+        elif cfg.reconstruction == "l1":
+            losses["l1"] = cfg.lambda_l1 * (fake - target).abs().mean()
+        return losses
+
+    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        d, weight = self.discriminators["D"], self.config.lambda_gan
+        return {
+            "D/real": weight * self.gan_loss(d(self._condition(batch, batch["target"])), True),
+            "D/fake": weight * self.gan_loss(d(self._condition(batch, fake.detach())), False),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        cfg = self.config
+        recon = {
+            "nn": f"NN loss x{cfg.lambda_nn} on VGG19 {cfg.nn_layer}, {cfg.nn_window}x{cfg.nn_window} window",
+            "l1": f"pixel L1 x{cfg.lambda_l1} (DSC variant; config reconstruction='l1')",
+            "none": "off (config reconstruction='none')",
+        }[cfg.reconstruction]
+        return {
+            "model": self.name,
+            "dataset": self.dataset,
+            "config": dataclasses.asdict(cfg),
+            "generator_loss_terms": ["gan"] + ({"nn": ["nn"], "l1": ["l1"], "none": []}[cfg.reconstruction]),
+            "reconstruction": recon,
+            "canvas": list(self.canvas),
+            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
+                                  f"pad width to {self.canvas[1]} ({cfg.pad_mode}), heatmaps/transforms/masks on the canvas, crop back"),
+            "training_in_original": TRAINING[self.dataset],
+        }
+
+
+def _shift(keypoints: torch.Tensor, dx: int) -> torch.Tensor:
+    """Keypoints (..., 18, 2) (y, x) moved ``dx`` columns right; missing ones stay -1."""
+    kp = torch.as_tensor(keypoints).detach().cpu().to(torch.float64)
+    if dx == 0:
+        return kp
+    present = (kp != MISSING).all(-1, keepdim=True)
+    return torch.where(present, kp + torch.tensor([0.0, float(dx)], dtype=kp.dtype), kp)
+
+
+@MODELS.register(
+    "def-gan",
+    paper="Siarohin et al., CVPR 2018",
+    title="Deformable GANs for Pose-based Human Image Generation",
+    year=2018,
+    code="https://github.com/AliaksandrSiarohin/pose-gan",
+    param_counts={"market": 61_109_085, "deepfashion": 82_080_611},
+)
+def build_defgan(dataset: str = "market", **config: Any) -> DefGANModel:
+    cfg = build_config(DefGANConfig, dataset, DEFGAN_DATASETS, config)
+    return DefGANModel(cfg, dataset)
