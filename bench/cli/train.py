@@ -1,8 +1,151 @@
-"""`bench` commands: train."""
+"""`bench train` and `bench generate`.
+
+    bench train patn --dataset data/synth-market --profile cpu --out runs/patn-market
+    torchrun --standalone --nproc_per_node=4 --no-python bench train patn --dataset ... --profile paper --out ...
+    bench generate patn --dataset data/synth-market --checkpoint runs/patn-market --out generated/patn-market
+    bench generate source-copy --dataset data/synth-market --out generated/source-copy-market
+"""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
+from bench.errors import BenchError
+
+
+def train(
+    model_name: str,
+    dataset: Path,
+    out: Path,
+    profile: str = "cpu",
+    params: Path = Path("params.yaml"),
+    pairs_dir: Optional[Path] = None,
+    resume: bool = False,
+    iterations: Optional[int] = None,
+    overrides: Optional[dict[str, Any]] = None,
+    device: Optional[str] = None,
+    weights_dir: Optional[Path] = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train ``model_name`` on the train split of ``dataset`` into the run folder ``out``."""
+    from bench.data.dataset import PairDataset
+    from bench.data.layout import DatasetLayout
+    from bench.models import create_model, list_models
+    from bench.registry import MODELS
+    from bench.train.checkpoint import seed_everything
+    from bench.train.config import load_config
+    from bench.train.distributed import init_distributed, shutdown
+    from bench.train.trainer import Trainer
+
+    entry = MODELS.get(model_name)  # unknown name: a clear error listing valid ones
+    if entry.meta.get("trainable") is False:
+        raise BenchError(f"{model_name} is a reference row and is not trained: use `bench generate {model_name}`")
+    layout = DatasetLayout.open(dataset, pairs_dir)
+    overrides = dict(overrides or {})
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    if device is not None:
+        overrides["device"] = device
+    if weights_dir is not None:
+        overrides["model.weights_dir"] = str(weights_dir)
+    config = load_config(model_name, layout.kind.name, profile, params, overrides, models=list_models())
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    info = init_distributed(config.device)
+    try:
+        seed_everything(config.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+        model = create_model(model_name, layout.kind.name, **config.model)
+        train_set = PairDataset(layout, "train", flip=config.flip)
+        spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
+        extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
+                 "pairs": str(layout.pairs("train")), "train_pairs": len(train_set)}
+        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra)
+        return trainer.fit(resume=resume)
+    finally:
+        shutdown()
+
+
+def generate(
+    model_name: str,
+    dataset: Path,
+    out: Path,
+    checkpoint: Optional[Path] = None,
+    pairs_dir: Optional[Path] = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    num_workers: int = 0,
+    progress: bool = True,
+    conversion: str = "round",
+) -> Path:
+    """Write ``{from}___{to}.png`` for every test pair of ``dataset`` into the folder ``out``."""
+    from bench.data.dataset import PairDataset
+    from bench.data.layout import DatasetLayout
+    from bench.models import create_model
+    from bench.train.distributed import resolve_device
+    from bench.train.generate import generate as run_generation
+    from bench.train.generate import load_trained
+
+    layout = DatasetLayout.open(dataset, pairs_dir)
+    kind = layout.kind.name
+    if checkpoint is not None:
+        model, info = load_trained(checkpoint, kind)
+        if info["model"] != model_name:
+            raise BenchError(f"{checkpoint} holds a {info['model']!r} model, not {model_name!r}")
+    else:
+        model = create_model(model_name, kind)
+        if model.trainable:
+            raise BenchError(f"{model_name} is trainable: pass --checkpoint RUN_DIR (from `bench train`)")
+        info = {"model": model_name, "dataset": kind, "checkpoint": None}
+    test_set = PairDataset(layout, "test")
+    info = {**info, "dataset_root": str(layout.root), "pairs": str(layout.pairs("test")), "split": "test"}
+    return run_generation(model, test_set, out, batch_size=batch_size, device=resolve_device(device),
+                          num_workers=num_workers, progress=progress, conversion=conversion, info=info)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("train")
+    def train_cmd(
+        model: str = typer.Argument(..., help="registered model name (bench models list)"),
+        dataset: Path = typer.Option(..., "--dataset", help="dataset root in the release layout"),
+        out: Path = typer.Option(..., "--out", help="run folder: checkpoint.pt, model.pt, train_log.csv, meta.json"),
+        profile: str = typer.Option("cpu", "--profile", help="params.yaml profile: cpu (small, minutes) or paper"),
+        params: Path = typer.Option(Path("params.yaml"), "--params", help="parameter file holding the profiles"),
+        pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder with prepared pairs-train.csv"),
+        resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pt if present"),
+        iterations: Optional[int] = typer.Option(None, "--iterations", help="override the profile's iteration count"),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config key: key=value or model.key=value"),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the profile's)"),
+        weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with vgg19-dcbb9e9d.pth"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    ) -> None:
+        """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
+        from bench.train.config import parse_overrides
+
+        train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,
+              iterations=iterations, overrides=parse_overrides(set_ or []), device=device, weights_dir=weights_dir,
+              progress=not quiet and sys.stderr.isatty())
+
+    @app.command("generate")
+    def generate_cmd(
+        model: str = typer.Argument(..., help="registered model name"),
+        dataset: Path = typer.Option(..., "--dataset", help="dataset root in the release layout"),
+        out: Path = typer.Option(..., "--out", help="output folder (written atomically)"),
+        checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="run folder or checkpoint file (not for reference rows)"),
+        pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder with prepared pairs-test.csv"),
+        batch_size: int = typer.Option(8, "--batch-size"),
+        device: str = typer.Option("auto", "--device"),
+        num_workers: int = typer.Option(0, "--num-workers"),
+        conversion: str = typer.Option("round", "--uint8", help="float->uint8: round, or truncate (PATN's tensor2im)"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    ) -> None:
+        """Generate the test-split images as {from}___{to}.png, in pair order, plus generation.json."""
+        path = generate(model, dataset, out, checkpoint=checkpoint, pairs_dir=pairs_dir, batch_size=batch_size,
+                        device=device, num_workers=num_workers, progress=not quiet and sys.stderr.isatty(),
+                        conversion=conversion)
+        typer.echo(str(path))

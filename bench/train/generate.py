@@ -1,0 +1,129 @@
+"""Generate the test-split images of a model: one PNG per pair, in pair order.
+
+Output folder (written atomically: it appears complete or not at all)::
+
+    OUT/{from}___{to}.png   generated target of each test pair (PATN's name stem)
+    OUT/generation.json     model, checkpoint, dataset, pairs file, count, provenance
+
+Conversion to uint8, after clamping to [-1, 1], is a named option:
+
+* ``round`` (default): ``round((x + 1) / 2 * 255)``, which inverts the loader's
+  ``x = (v / 255 - 0.5) / 0.5`` exactly, so ``source-copy`` reproduces its input;
+* ``truncate``: PATN's ``util.tensor2im`` (``astype(uint8)`` of the same value),
+  which in float32 lands one level low for most inputs (189 of 256 values).
+
+Images are saved as lossless PNG; PATN saved JPEG strips, which the evaluation can emulate.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from bench.errors import BenchError, DataError
+from bench.io import atomic_path, atomic_write_json, device_name, provenance
+from bench.models.base import PoseTransferModel
+from bench.train.checkpoint import load_checkpoint
+from bench.train.trainer import CHECKPOINT, FINAL, to_device
+
+MANIFEST = "generation.json"
+CONVERSIONS = {
+    "round": "uint8 = round((clamp(x, -1, 1) + 1) / 2 * 255)",
+    "truncate": "uint8 = floor((clamp(x, -1, 1) + 1) / 2 * 255) (PATN util.tensor2im)",
+}
+
+
+def image_name(source: str, target: str) -> str:
+    return f"{source}___{target}.png"
+
+
+def to_uint8(images: torch.Tensor, conversion: str = "round") -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 (see ``CONVERSIONS``)."""
+    if conversion not in CONVERSIONS:
+        raise BenchError(f"unknown uint8 conversion {conversion!r}; choose one of {', '.join(CONVERSIONS)}")
+    scaled = (images.detach().float().clamp(-1, 1) + 1) / 2 * 255
+    if conversion == "round":
+        scaled = scaled.round()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A run folder (its final ``model.pt``, else the latest ``checkpoint.pt``) or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (FINAL, CHECKPOINT):
+            if (path / name).is_file():
+                return path / name
+        raise DataError(path, f"no {FINAL} or {CHECKPOINT} in this run folder")
+    return path
+
+
+def load_trained(path: str | Path, dataset_kind: str | None = None) -> tuple[PoseTransferModel, dict[str, Any]]:
+    """Rebuild a trained model from a checkpoint (its spec names the model, dataset and options)."""
+    from bench.models import create_model
+
+    path = checkpoint_file(path)
+    state = load_checkpoint(path)
+    spec = state.get("spec") or {}
+    if "model" not in spec:
+        raise DataError(path, "checkpoint does not say which model it holds (no spec)")
+    if dataset_kind is not None and spec.get("dataset") != dataset_kind:
+        raise DataError(path, f"checkpoint was trained on {spec.get('dataset')!r} data, not {dataset_kind!r}")
+    model = create_model(spec["model"], spec["dataset"], **spec.get("model_options", {}))
+    model.load_state_dict(state["model"])
+    return model, {"checkpoint": str(path), "step": int(state["step"]), **spec}
+
+
+def generate(
+    model: PoseTransferModel,
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    progress: bool = True,
+    conversion: str = "round",
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s output for every item of ``dataset`` (in order) to the folder ``out``."""
+    from tqdm import tqdm
+
+    from bench.data.dataset import collate
+
+    pairs = getattr(dataset, "pairs", None)
+    if pairs is not None and len(set(pairs)) != len(pairs):
+        raise BenchError("the test pairs contain duplicates: their output files would collide")
+    if conversion not in CONVERSIONS:
+        raise BenchError(f"unknown uint8 conversion {conversion!r}; choose one of {', '.join(CONVERSIONS)}")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
+    count = 0
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        with torch.no_grad():
+            for batch in tqdm(loader, desc="generate", unit="batch", disable=not progress):
+                fake = model(to_device(batch, device))
+                for src, tgt, image in zip(batch["from"], batch["to"], to_uint8(fake, conversion)):
+                    _save_png(tmp / image_name(src, tgt), image)
+                    count += 1
+        atomic_write_json(tmp / MANIFEST, {
+            **(info or {}),
+            "count": count,
+            "names": "{from}___{to}.png, in pair order",
+            "format": "png",
+            "conversion": conversion,
+            "conversion_rule": CONVERSIONS[conversion],
+            "provenance": provenance(device=device_name(str(device))),
+        })
+    return Path(out)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path, format="PNG")
