@@ -1,1 +1,5 @@
 """One module per published generator; importing this package registers them all."""
+from baselines import patn  # noqa: F401
+from baselines import pona  # noqa: F401
+from baselines import reference  # noqa: F401
+from baselines import defgan  # noqa: F401

@@ -1,8 +1,116 @@
-"""`bench` commands: models."""
+"""`bench models`, `bench profile`, `bench import`: the registered generators, their size and speed."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from bench.data.layout import KINDS
+
+DATASETS = tuple(KINDS)
+
+
+def generator_params(name: str, dataset: str) -> int:
+    """Generator parameter count at the published size, built on the meta device (no memory, no init).
+
+    A registry entry may offer ``generator_builder(dataset)`` to skip building its
+    discriminators (spectral norm's power iteration is slow on the meta device).
+    """
+    import torch
+
+    from bench.models import count_parameters, create_model
+    from bench.registry import MODELS
+
+    builder = MODELS.get(name).meta.get("generator_builder")
+    with torch.device("meta"):
+        generator = builder(dataset) if builder else create_model(name, dataset).generator
+    return count_parameters(generator)
+
+
+def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    from bench.registry import MODELS
+
+    if not any(ch in pattern for ch in "*?["):
+        MODELS.get(pattern)  # an unknown name raises with the list of valid names
+    rows = []
+    for name in MODELS.names(pattern):
+        entry = MODELS.get(name)
+        rows.append({
+            "name": name,
+            "params": {d: generator_params(name, d) for d in DATASETS},
+            "paper": entry.paper,
+            **({"paper_rows": entry.meta["paper_rows"]} if "paper_rows" in entry.meta else {}),
+        })
+    return rows
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    """Plain aligned columns: readable in a terminal and when piped (no wrapping)."""
+    header = ("model", "G params market", "G params deepfashion", "paper")
+    lines = [(r["name"], f"{r['params']['market']:,}", f"{r['params']['deepfashion']:,}", r["paper"]) for r in rows]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
+    for name, market, fashion, paper in [header, *lines]:
+        typer.echo(f"{name:<{widths[0]}}  {market:>{widths[1]}}  {fashion:>{widths[2]}}  {paper}")
+
+
+def models_cmd(
+    name: str = typer.Argument("*", help="a model name or an fnmatch pattern (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list instead of a table"),
+) -> None:
+    """List the registered generators with their parameter counts at each dataset's resolution."""
+    rows = model_rows(name)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows)
+
+
+def profile_cmd(
+    name: str = typer.Argument(..., help="registered model name"),
+    dataset: str = typer.Option("deepfashion", help="market or deepfashion (PoNA Table II: deepfashion)"),
+    device: str = typer.Option("cpu", help="cpu or cuda[:N]"),
+    batch: int = typer.Option(1, help="images per forward pass"),
+    iters: int = typer.Option(20, help="timed forward passes"),
+    warmup: int = typer.Option(3, help="untimed forward passes first"),
+    width: float = typer.Option(1.0, help="channel multiplier (1 = the published size)"),
+    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+) -> None:
+    """Parameters (G and each D) and generator inference speed, as in PoNA Table II."""
+    from bench.models.profile import profile
+
+    config = {"width": width} if width != 1.0 else {}  # not every model has a width option
+    result = profile(name, dataset, device, batch, iters, warmup, **config)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    params = result["params"]
+    ds = ", ".join(f"{k} {v:,}" for k, v in params["discriminators"].items())
+    size = "" if width == 1.0 else f" (width {width:g})"
+    typer.echo(f"{name}{size} on {dataset} {result['image_size'][0]}x{result['image_size'][1]}, batch {batch}, {result['device']}")
+    typer.echo(f"  parameters: G {params['generator']:,} ({params['generator'] / 1e6:.2f} M); {ds}")
+    typer.echo(f"  speed: {result['fps']:.2f} fps ({1000 * result['seconds_per_batch']:.1f} ms per batch, {iters} iters after {warmup} warm-up)")
+
+
+def import_cmd(
+    name: str = typer.Argument(..., help="registered model name, e.g. patn or pona"),
+    checkpoint: Path = typer.Argument(..., help="the original code's netG state dict, e.g. latest_net_netG.pth"),
+    dataset: str = typer.Option(..., help="market or deepfashion (decides the norm layers)"),
+    out: Path = typer.Option(..., "--out", help="our checkpoint file to write"),
+    no_dropout: bool = typer.Option(False, "--no-dropout", help="the original was trained with --no_dropout (PATN)"),
+) -> None:
+    """Convert an original-code generator checkpoint (PATN / PoNA) into our checkpoint format."""
+    from baselines.convert import import_checkpoint
+
+    config = {"dropout": False} if no_dropout else {}
+    summary = import_checkpoint(name, checkpoint, dataset, out, **config)
+    typer.echo(f"wrote {out}: {summary['tensors']} tensors of {name} ({dataset})")
+    for note in summary["notes"]:
+        typer.echo(f"  note: {note}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("models")(models_cmd)
+    app.command("profile")(profile_cmd)
+    app.command("import")(import_cmd)

@@ -1,0 +1,72 @@
+"""`bench models`, `bench profile` and `bench import`."""
+from __future__ import annotations
+
+import json
+
+import torch
+from original_keys import original_pona_shapes, random_state
+from typer.testing import CliRunner
+
+from baselines.convert import FORMAT, load_generator
+from bench.cli import app
+from bench.registry import UnknownNameError
+
+runner = CliRunner()
+
+
+def test_models_json_lists_parameter_counts_per_dataset():
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["patn"]["params"] == {"market": 41_365_763, "deepfashion": 41_358_019}
+    assert rows["pona"]["params"]["deepfashion"] == 34_329_356
+    assert rows["pona-b2"]["params"]["market"] == 23_311_497
+    assert "Zhu et al." in rows["patn"]["paper"] and "PoNA" in rows["pona-wo-self"]["paper"]
+
+
+def test_models_table_and_pattern():
+    result = runner.invoke(app, ["models", "pona-fuse-*"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["model", "G"] and len(lines) == 4
+    assert "pona-fuse-tail" in result.stdout and "patn" not in result.stdout
+
+
+def test_models_typo_lists_valid_names():
+    result = runner.invoke(app, ["models", "patm"])
+    assert isinstance(result.exception, UnknownNameError)
+    assert "Did you mean patn" in str(result.exception) and "pona-wo-cross" in str(result.exception)
+
+
+def test_profile_reports_parameters_and_speed():
+    result = runner.invoke(app, ["profile", "pona", "--dataset", "market", "--width", "0.125",
+                                 "--iters", "2", "--warmup", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["params"]["generator"] > 0 and set(report["params"]["discriminators"]) == {"D_PB", "D_PP"}
+    assert report["fps"] > 0 and report["batch"] == 1 and report["device"].startswith("cpu")
+    assert report["config"] == {"width": 0.125} and report["provenance"]["git_commit"] is not None
+
+
+def test_import_converts_an_original_checkpoint(tmp_path):
+    original = random_state(original_pona_shapes(64, 1, "instance"), prefix="module.")
+    source = tmp_path / "latest_net_netG.pth"
+    torch.save(original, source)
+    out = tmp_path / "ours" / "pona-b1.pt"
+    result = runner.invoke(app, ["import", "pona-b1", str(source), "--dataset", "deepfashion", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pona-b1.pt"]  # nothing half-written left
+    record = torch.load(out, weights_only=True)
+    assert record["format"] == FORMAT and record["model"] == "pona-b1" and record["config"]["n_blocks"] == 1
+    model = load_generator(out)
+    assert not model.training
+    assert torch.equal(model.generator.att[0].dconv2.conv[4].weight, original["module.model.att.0.dconv2.conv.4.weight"])
+
+
+def test_import_of_a_mismatched_checkpoint_fails_cleanly(tmp_path):
+    source = tmp_path / "netG.pth"
+    torch.save(random_state(original_pona_shapes(64, 1, "instance")), source)
+    out = tmp_path / "out.pt"
+    result = runner.invoke(app, ["import", "pona", str(source), "--dataset", "deepfashion", "--out", str(out)])
+    assert result.exit_code != 0 and "missing key(s): model.att.1." in str(result.exception)
+    assert not out.exists() and list(tmp_path.iterdir()) == [source]
