@@ -3,3 +3,4 @@ from baselines import patn  # noqa: F401
 from baselines import pona  # noqa: F401
 from baselines import reference  # noqa: F401
 from baselines import defgan  # noqa: F401
+from baselines import pg2  # noqa: F401

@@ -30,11 +30,28 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# A standing person in normalised (y, x) image coordinates, OpenPose order: the
+# timing batch carries plausible keypoints because several generators (Def-GAN,
+# PG2, ...) build part transforms or disk maps from them.
+_STANDING = (
+    (0.10, 0.50), (0.20, 0.50), (0.21, 0.35), (0.35, 0.30), (0.48, 0.28), (0.21, 0.65), (0.35, 0.70),
+    (0.48, 0.72), (0.50, 0.40), (0.70, 0.40), (0.90, 0.40), (0.50, 0.60), (0.70, 0.60), (0.90, 0.60),
+    (0.08, 0.46), (0.08, 0.54), (0.09, 0.42), (0.09, 0.58),
+)
+
+
 def _random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict[str, torch.Tensor]:
+    from bench.data.pose import heatmaps
+
     g = torch.Generator().manual_seed(0)
     h, w = size
-    make = lambda c, lo: (torch.rand(batch, c, h, w, generator=g) * (1 - lo) + lo).to(device)  # noqa: E731
-    return {"source": make(3, -1), "source_pose": make(NUM_KEYPOINTS, 0), "target": make(3, -1), "target_pose": make(NUM_KEYPOINTS, 0)}
+    keypoints = (torch.tensor(_STANDING) * torch.tensor([h - 1, w - 1])).round().expand(batch, -1, -1).contiguous()
+    image = lambda: (torch.rand(batch, 3, h, w, generator=g) * 2 - 1).to(device)  # noqa: E731
+    pose = heatmaps(keypoints, size).to(device)
+    return {
+        "source": image(), "target": image(), "source_pose": pose, "target_pose": pose.clone(),
+        "source_keypoints": keypoints.to(device), "target_keypoints": keypoints.clone().to(device),
+    }
 
 
 def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, iters: int = 20,

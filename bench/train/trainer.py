@@ -181,7 +181,9 @@ class Trainer:
         if not self.dist.distributed or self._wrapped is not None:
             return
         ids = [self.device.index] if self.device.type == "cuda" else None
-        self._wrapped = {"G": DDP(self.generator, device_ids=ids)}
+        # Multi-stage generators (PG2: G1 or G2 sits a stage out) leave parameters unused.
+        unused = getattr(self.model, "ddp_find_unused_parameters", False)
+        self._wrapped = {"G": DDP(self.generator, device_ids=ids, find_unused_parameters=unused)}
         for name, d in self.discriminators.items():
             self._wrapped[name] = DDP(d, device_ids=ids, **_NO_FORWARD_BUFFER_SYNC)
 

@@ -1,0 +1,609 @@
+"""PG2: Pose Guided Person Image Generation (Ma et al., NIPS 2017).
+
+Architecture and training objective from the authors' TensorFlow code,
+charliememory/Pose-Guided-Person-Image-Generation (``models.py``, ``models256.py``,
+``trainer.py``, ``trainer256.py``, ``wgan_gp_128x64.py``, ``config.py``,
+``run_*_train.sh``, ``datasets/convert_*.py``; models.md section 5).
+
+Inputs. G1 sees concat(source image, target pose) = 21 channels. The pose is 18
+**binary disks of radius 4** (``i^2 + j^2 <= 16`` around ``int(y), int(x)``; the
+original's ``_getSparsePose``), rescaled to {-1, 1} (``poses*2-1``: a missing
+keypoint gives an all -1 channel). The source pose is never used.
+
+Generator (slim ``conv2d``: SAME padding, bias, Glorot-uniform weights, zero biases;
+ReLU after every conv except the output convs; no normalisation):
+
+* G1 (``GeneratorCNN_Pose_UAEAfterResidual[_256]``), hidden n = 128, L residual
+  levels (L = log2(H) - 2: 5 at 128x64, 6 at 256x256): conv3x3 to n; level i has two
+  conv3x3 at n(i+1) plus an identity skip, then a stride-2 conv3x3 to n(i+2). The
+  deepest map (8x4 or 8x8) is flattened (TF's NHWC order) into an FC to z = 64 and
+  an FC back to 8·w·n. Decoder step i concatenates the encoder level L-1-i, applies
+  two conv3x3 at the concatenated width plus an identity skip, then nearest x2 and a
+  1x1 conv to n(L-1-i). Output conv3x3 to 3, linear.
+* G2 (``UAE_noFC_After2Noise`` at 128x64, ``UAE_noFC_AfterNoise`` at 256, noise off),
+  L-2 levels: input concat(G1 output, source) = 6 channels; encoder level i two conv3x3
+  to n(i+1), stride-2 conv3x3 keeping the width; decoder two conv3x3 to n per level on
+  concat(previous, skip), nearest x2. At 128x64 the top level has no skip. Output
+  conv3x3 to 3; the refined image is G1 + G2 (a difference map).
+* Stride-2 convs pad like TF's SAME (the extra row/column at the bottom/right) and the
+  FC layers keep TF's NHWC flattening, so the original checkpoints map one to one.
+
+Discriminator (``DCGANDiscriminator[_256]``, tflib): 5x5 stride-2 convs (SAME, bias)
+to 64, 128, 256, 512 (+ 512 at 256x256), batch norm from the second conv on (batch
+statistics always), LeakyReLU 0.2, then a linear layer to one logit; weights
+U(±0.02·√3), zero biases. It judges single 3-channel images, not pairs. All images of
+one step go through it in **one batch** (its batch norm sees all of them):
+(target, source, G1, G2) at 128x64, (target, G2, source) at 256x256.
+
+Losses (M the target's pose mask, broadcast over the 3 channels):
+
+* stage 1 (G1): mean|G1 - y| + mean(|G1 - y|·M);
+* stage 2 (G2): BCE(D(G2), real) + λ·(mean|G2 - y| + mean(|G2 - y|·M)), λ = 10
+  (Market) / 50 (DeepFashion); at 256 the original's generator term is the mean BCE
+  over D's outputs for (G2, source), both labelled real (the source half carries no
+  gradient except through D's batch norm) -- kept as is (``g_adversarial``);
+* D: 0.5·BCE(D(y), real) + 0.25·BCE(D(G2), fake) + 0.25·BCE(D(source), fake)
+  (the same value in both trainers; D's loss has no weight).
+
+The pose mask (``pose_masks``) is the original's training mask ``_getPoseMask``, not
+the evaluation mask of ``bench.data.masks``: for each of the 23 limbs whose two ends
+are present, radius-4 disks at both ends and at ``int(r0 + (r1-r0)·i/N)`` for
+i = 1..N-1, N = int(|p1 - p0| / 4); then a dilation and an erosion with a 5x5 square
+(skimage's ``dilation``/``erosion``, reflecting borders).
+
+Training in the original is one run: G1 alone (its own Adam) for the first 22,000
+steps, then one G2 step and one D step per iteration with G1 frozen (only G2's
+variables are optimised); Adam lr 2e-5 hard-coded, β1 0.5, β2 0.999; the "halve lr
+every 50k steps" assigns a variable no optimiser reads, so the rate is constant.
+Market: batch 16, 60k steps; DeepFashion: batch 1, 80k steps. The harness's single
+trainer reproduces this with a step counter kept in the model (``steps``, saved in
+checkpoints): ``stage=0`` (default) follows the schedule (``g1_steps``); ``stage=1``
+or ``2`` pins a stage. Every step returns the same terms (the trainer logs fixed
+columns): stage 1 trains ``g1_l1`` + ``g1_mask_l1`` (weight 1) and reports ``gan``,
+``l1``, ``mask_l1`` as 0; stage 2 the reverse. In stage 1 G2 gets no gradient and D's
+terms are zeros that reach no parameter, and Adam skips parameters without gradients,
+so G2, D and their moments start at the switch as with the original's separate
+optimisers (PyTorch's Adam counts steps per parameter). In stage 2 G1 runs under
+``no_grad`` (frozen). Under DDP the generator needs ``find_unused_parameters=True``
+(``ddp_find_unused_parameters``), since one of G1, G2 sits out each stage.
+``forward`` returns G1's image in stage 1 and G2's in stage 2 (clipped to [-1, 1] in
+eval mode, as the original's ``denorm_img``).
+
+Resolution policy. The FC bottleneck fixes the input size. Market runs at its own
+128x64. DeepFashion (PATN protocol, 256x176) runs on a 256x256 **canvas**, the
+original's own size: 176-wide images are padded 40 columns left and right (the PATN
+crop box (40, 0, 216, 256) in reverse; ``pad_mode`` "replicate" by default or
+"white"), disks and masks are drawn on the canvas from keypoints shifted by 40, and
+the output is cropped back to 256x176. The losses see the 256x176 frame; D, whose
+FC also needs 256x256, sees the frame padded again the same way (reals and fakes
+alike), so it never judges the unsupervised canvas margin.
+
+Parameters (built at each dataset kind's size; the canvas fixes them):
+
+===========  ===========  ==========  ===========  ==========
+dataset      G1           G2          G1 + G2      D
+===========  ===========  ==========  ===========  ==========
+market       70,795,075   6,058,883   76,853,958   4,324,737
+deepfashion  122,103,235  12,696,067  134,799,302  10,896,257
+===========  ===========  ==========  ===========  ==========
+
+The paper's 437.09 M is 3 × (G1 + G2 + D) at 256x256 = 3 × 145,695,559 =
+437,086,677 ≈ 437.09 M (to two decimals): the count of every TF variable of the
+DeepFashion model, i.e. the weights plus Adam's two moment slots per weight (our
+inference; models.md section 5).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from baselines.blocks import build_config, scaled
+from bench.data.keypoints import MASK_LIMBS, MISSING, NUM_KEYPOINTS
+from bench.errors import BenchError
+from bench.models.base import Batch, PoseTransferModel
+from bench.registry import MODELS
+
+IMAGE_CHANNELS = 3
+POINT_RADIUS = 4
+CLOSING_SIZE = 5
+D_IMAGES = ("target", "source", "g1", "g2")
+D_TERMS = ("D/real", "D/fake", "D/source")
+DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
+PAD_MODES = ("replicate", "white")
+
+
+# --------------------------------------------------------------------------------------
+# Pose input and pose mask
+
+
+def _pixels(keypoints: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer pixel coordinates (the original's ``int(r)``, ``int(c)``) and the present flags."""
+    kp = torch.as_tensor(np.asarray(keypoints) if not torch.is_tensor(keypoints) else keypoints)
+    if kp.shape[-2:] != (NUM_KEYPOINTS, 2):
+        raise ValueError(f"keypoints must have shape (..., {NUM_KEYPOINTS}, 2), got {tuple(kp.shape)}")
+    kp = kp.to(torch.float64)
+    present = (kp != MISSING).all(-1)
+    return torch.trunc(kp), present
+
+
+def disk_pose(keypoints: torch.Tensor | np.ndarray, size: tuple[int, int], radius: int = POINT_RADIUS,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Binary disk maps ``(..., 18, H, W)`` in {0, 1} of keypoints ``(..., 18, 2)`` (y, x), -1 missing."""
+    kp, present = _pixels(keypoints)
+    height, width = size
+    ys = torch.arange(height, dtype=torch.float64, device=kp.device)
+    xs = torch.arange(width, dtype=torch.float64, device=kp.device)
+    dy2 = (ys - kp[..., 0:1]) ** 2  # (..., 18, H)
+    dx2 = (xs - kp[..., 1:2]) ** 2  # (..., 18, W)
+    inside = dy2.unsqueeze(-1) + dx2.unsqueeze(-2) <= radius**2
+    return (inside & present[..., None, None]).to(dtype)
+
+
+def limb_centres(keypoints: np.ndarray, radius: int = POINT_RADIUS) -> list[tuple[int, int]]:
+    """Disk centres of ``_getPoseMask`` for one pose (18, 2) of integer (y, x), -1 missing."""
+    kp = [(int(y), int(x)) for y, x in np.asarray(keypoints)]
+    present = [y != MISSING and x != MISSING for y, x in kp]
+    centres = []
+    for a, b in MASK_LIMBS:
+        if not (present[a] and present[b]):
+            continue
+        (r0, c0), (r1, c1) = kp[a], kp[b]
+        centres += [(r0, c0), (r1, c1)]
+        samples = int(np.sqrt((r0 - r1) ** 2 + (c0 - c1) ** 2) / radius)
+        # True division then int(): the conversion scripts import division from __future__.
+        centres += [(int(r0 + (r1 - r0) * i / samples), int(c0 + (c1 - c0) * i / samples)) for i in range(1, samples)]
+    return centres
+
+
+def _disk_footprint(radius: int) -> np.ndarray:
+    offsets = np.arange(-radius, radius + 1)
+    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
+
+
+def pose_masks(keypoints: torch.Tensor | np.ndarray, size: tuple[int, int], radius: int = POINT_RADIUS) -> np.ndarray:
+    """PG2's training masks ``(N, H, W)`` bool of poses ``(N, 18, 2)`` (y, x), -1 missing."""
+    kp, present = _pixels(keypoints)
+    kp = torch.where(present.unsqueeze(-1), kp, torch.full_like(kp, MISSING)).cpu().numpy().astype(np.int64)
+    if kp.ndim != 3:
+        raise ValueError(f"pose_masks takes a batch of poses (N, {NUM_KEYPOINTS}, 2), got {kp.shape}")
+    height, width = size
+    # Centres up to ``radius`` outside the image still paint inside it: draw on a margin.
+    points = np.zeros((len(kp), height + 2 * radius, width + 2 * radius), dtype=bool)
+    for n, pose in enumerate(kp):
+        for y, x in limb_centres(pose, radius):
+            if -radius <= y < height + radius and -radius <= x < width + radius:
+                points[n, y + radius, x + radius] = True
+    painted = ndimage.binary_dilation(points, structure=_disk_footprint(radius)[None])
+    painted = painted[:, radius:radius + height, radius:radius + width].astype(np.uint8)
+    window = (1, CLOSING_SIZE, CLOSING_SIZE)
+    closed = ndimage.grey_erosion(ndimage.grey_dilation(painted, size=window, mode="reflect"), size=window, mode="reflect")
+    return closed.astype(bool)
+
+
+# --------------------------------------------------------------------------------------
+# Layers
+
+
+def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding (before, after) along one axis."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """``Conv2d`` padded as TensorFlow's ``padding='SAME'`` (odd extra pixel at the bottom/right)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = _same_pads(x.shape[-2], self.kernel_size[0], self.stride[0])
+        left, right = _same_pads(x.shape[-1], self.kernel_size[1], self.stride[1])
+        if top == bottom and left == right:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride)
+
+
+def _conv_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(SameConv2d(in_ch, out_ch, kernel, stride), nn.ReLU())
+
+
+def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(_conv_relu(in_ch, out_ch), _conv_relu(out_ch, out_ch))
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")  # tf.image.resize_nearest_neighbor x2
+
+
+def _slim_init(module: nn.Module) -> None:
+    """tf.contrib.slim defaults: Glorot-uniform weights, zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class ResidualUNet(nn.Module):
+    """G1: residual U-Net with a fully-connected bottleneck."""
+
+    def __init__(self, in_channels: int, hidden: int, levels: int, bottleneck: tuple[int, int], z_num: int):
+        super().__init__()
+        self.levels = levels
+        self.bottleneck = bottleneck
+        self.conv_in = _conv_relu(in_channels, hidden)
+        self.encoder = nn.ModuleList(_double_conv(hidden * (i + 1), hidden * (i + 1)) for i in range(levels))
+        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 2), stride=2) for i in range(levels - 1))
+        h, w = bottleneck
+        self.fc_in = nn.Linear(h * w * hidden * levels, z_num)
+        self.fc_out = nn.Linear(z_num, h * w * hidden)
+        decoder, reduce = [], []
+        x_ch = hidden
+        for i in range(levels):
+            width = x_ch + hidden * (levels - i)  # after concatenating encoder level L-1-i
+            decoder.append(_double_conv(width, width))
+            if i < levels - 1:
+                x_ch = hidden * (levels - i - 1)
+                reduce.append(_conv_relu(width, x_ch, kernel=1))
+        self.decoder = nn.ModuleList(decoder)
+        self.reduce = nn.ModuleList(reduce)
+        self.conv_out = SameConv2d(width, IMAGE_CHANNELS, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = x + block(x)
+            skips.append(x)
+            if i < self.levels - 1:
+                x = self.down[i](x)
+        if tuple(x.shape[-2:]) != self.bottleneck:
+            raise BenchError(f"PG2 G1 was built for a {self.bottleneck} bottleneck, the input gives {tuple(x.shape[-2:])}")
+        z = self.fc_in(x.permute(0, 2, 3, 1).flatten(1))  # TF flattens NHWC
+        h, w = self.bottleneck
+        x = self.fc_out(z).view(len(z), h, w, -1).permute(0, 3, 1, 2)
+        for i, block in enumerate(self.decoder):
+            x = torch.cat((x, skips[self.levels - 1 - i]), 1)
+            x = x + block(x)
+            if i < self.levels - 1:
+                x = self.reduce[i](_up(x))
+        return self.conv_out(x)
+
+
+class DiffMapUNet(nn.Module):
+    """G2: fully-convolutional U-Net predicting the difference map added to G1's image."""
+
+    def __init__(self, in_channels: int, hidden: int, levels: int, top_skip: bool):
+        super().__init__()
+        self.levels = levels
+        self.skip_levels = tuple(i for i in range(levels) if top_skip or i > 0)
+        self.conv_in = _conv_relu(in_channels, hidden)
+        self.encoder = nn.ModuleList(_double_conv(hidden * max(i, 1), hidden * (i + 1)) for i in range(levels))
+        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 1), stride=2) for i in range(levels - 1))
+        decoder = []
+        x_ch = hidden * levels
+        for i in range(levels):
+            level = levels - 1 - i
+            skip_ch = hidden * (level + 1) if level in self.skip_levels else 0
+            decoder.append(_double_conv(x_ch + skip_ch, hidden))
+            x_ch = hidden
+        self.decoder = nn.ModuleList(decoder)
+        self.conv_out = SameConv2d(hidden, IMAGE_CHANNELS, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        skips = {}
+        for i, block in enumerate(self.encoder):
+            x = block(x)
+            if i in self.skip_levels:
+                skips[i] = x
+            if i < self.levels - 1:
+                x = self.down[i](x)
+        for i, block in enumerate(self.decoder):
+            level = self.levels - 1 - i
+            if level in skips:
+                x = torch.cat((x, skips[level]), 1)
+            x = block(x)
+            if i < self.levels - 1:
+                x = _up(x)
+        return self.conv_out(x)
+
+
+class PG2Generator(nn.Module):
+    """G1 then (``refine=True``) G2 with G1 frozen; returns (G1 image, refined image or None)."""
+
+    def __init__(self, g1: ResidualUNet, g2: DiffMapUNet):
+        super().__init__()
+        self.g1 = g1
+        self.g2 = g2
+
+    def forward(self, source: torch.Tensor, pose: torch.Tensor, refine: bool = True):
+        if not refine:
+            return self.g1(torch.cat((source, pose), 1)), None
+        with torch.no_grad():  # only G2's variables are optimised in stage 2
+            coarse = self.g1(torch.cat((source, pose), 1))
+        return coarse, coarse + self.g2(torch.cat((coarse, source), 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """tflib DCGAN discriminator: 5x5 stride-2 convs down to 8 rows, BN from the 2nd conv, FC to a logit."""
+
+    def __init__(self, ndf: int, image_size: tuple[int, int]):
+        super().__init__()
+        n_down = int(math.log2(image_size[0])) - 3  # 4 at 128x64, 5 at 256x256
+        channels = [ndf * min(2**i, 8) for i in range(n_down)]
+        layers: list[nn.Module] = [SameConv2d(IMAGE_CHANNELS, channels[0], 5, 2), nn.LeakyReLU(0.2)]
+        for in_ch, out_ch in zip(channels, channels[1:]):
+            layers += [SameConv2d(in_ch, out_ch, 5, 2), nn.BatchNorm2d(out_ch), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        h, w = (math.ceil(s / 2**n_down) for s in image_size)
+        self.output = nn.Linear(channels[-1] * h * w, 1)  # tflib flattens NCHW
+        self._tflib_init()
+
+    def _tflib_init(self) -> None:
+        bound = 0.02 * math.sqrt(3)  # set_weights_stdev(0.02): uniform with that std
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.uniform_(m.weight, -bound, bound)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.features(x).flatten(1))
+
+
+# --------------------------------------------------------------------------------------
+# The trainable model
+
+
+@dataclass
+class PG2Config:
+    width: float = 1.0  # multiplies hidden and ndf; < 1 only for small CPU test models
+    hidden: int = 128  # conv_hidden_num, "n" in the paper
+    z_num: int = 64
+    ndf: int = 64  # the DCGAN discriminator's DIM
+    levels: int | None = None  # G1 levels; None: log2(canvas height) - 2 (G2 has two fewer)
+    g2_top_skip: bool = False  # False: UAE_noFC_After2Noise (128x64); True: UAE_noFC_AfterNoise (256)
+    canvas: tuple[int, int] | None = None  # network input size; None: the data's size
+    pad_mode: str = "replicate"  # how narrower images are widened to the canvas: "replicate" or "white"
+    point_radius: int = POINT_RADIUS
+    stage: int = 0  # 0: the original schedule (G1 for g1_steps, then G2 + D); 1 or 2: pinned
+    g1_steps: int = 22_000
+    lambda_gan: float = 1.0
+    lambda_l1: float = 10.0  # weight of (L1 + pose-mask L1) in stage 2
+    d_images: tuple[str, ...] = ("target", "source", "g1", "g2")  # one D batch, in this order
+    g_adversarial: tuple[str, ...] = ("g2",)  # D outputs the generator labels real
+
+
+PG2_DATASETS: dict[str, dict[str, Any]] = {
+    "market": dict(lambda_l1=10.0, g2_top_skip=False, d_images=("target", "source", "g1", "g2"), g_adversarial=("g2",)),
+    "deepfashion": dict(lambda_l1=50.0, g2_top_skip=True, canvas=(256, 256),
+                        d_images=("target", "g2", "source"), g_adversarial=("g2", "source")),
+}
+TRAINING = {
+    "market": dict(batch_size=16, iterations=60_000, g1_steps=22_000, lr_g=2e-5, lr_d=2e-5, betas=(0.5, 0.999),
+                   lr_schedule="constant", d_steps=1),
+    "deepfashion": dict(batch_size=1, iterations=80_000, g1_steps=22_000, lr_g=2e-5, lr_d=2e-5, betas=(0.5, 0.999),
+                        lr_schedule="constant", d_steps=1),
+}
+
+
+def _check_config(cfg: PG2Config) -> None:
+    if cfg.pad_mode not in PAD_MODES:
+        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose one of {', '.join(PAD_MODES)}")
+    if cfg.stage not in (0, 1, 2):
+        raise BenchError(f"stage must be 0 (the original schedule), 1 or 2, got {cfg.stage!r}")
+    unknown = sorted(set(cfg.d_images) - set(D_IMAGES))
+    if unknown or not {"target", "source", "g2"} <= set(cfg.d_images):
+        raise BenchError(f"d_images {list(cfg.d_images)} must name target, source and g2 (and optionally g1) only")
+    if not cfg.g_adversarial or not set(cfg.g_adversarial) <= set(cfg.d_images) - {"target"}:
+        raise BenchError(f"g_adversarial {list(cfg.g_adversarial)} must be fakes listed in d_images")
+
+
+def build_generator(cfg: PG2Config, canvas: tuple[int, int]) -> PG2Generator:
+    height, width = canvas
+    levels = cfg.levels if cfg.levels is not None else int(math.log2(height)) - 2
+    if levels < 3:
+        raise BenchError(f"PG2 needs at least 3 G1 levels (G2 has two fewer), got {levels}")
+    factor = 2 ** (levels - 1)
+    if height % factor or width % factor:
+        raise BenchError(f"PG2 with {levels} levels needs sides divisible by {factor}, got {height}x{width} "
+                         "(set canvas to pad the images)")
+    hidden = scaled(cfg.hidden, cfg.width)
+    g1 = ResidualUNet(IMAGE_CHANNELS + NUM_KEYPOINTS, hidden, levels, (height // factor, width // factor), cfg.z_num)
+    g2 = DiffMapUNet(2 * IMAGE_CHANNELS, hidden, levels - 2, cfg.g2_top_skip)
+    generator = PG2Generator(g1, g2)
+    _slim_init(generator)
+    return generator
+
+
+class PG2Model(PoseTransferModel):
+    name = "pg2"
+    #: G1 or G2 sits out each stage: under DDP the generator needs find_unused_parameters=True.
+    ddp_find_unused_parameters = True
+
+    def __init__(self, config: PG2Config, dataset: str):
+        super().__init__()
+        _check_config(config)
+        from bench.train.losses import GANLoss
+
+        self.config = config
+        self.dataset = dataset
+        self.canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
+        self.generator = build_generator(config, self.canvas)
+        self.discriminators = nn.ModuleDict({"D": DCGANDiscriminator(scaled(config.ndf, config.width), self.canvas)})
+        self.gan_loss = GANLoss("vanilla", with_logits=True)
+        # Generator updates done so far: decides the stage under the original schedule.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self._last: dict[str, Any] | None = None
+
+    def current_stage(self) -> int:
+        if self.config.stage:
+            return self.config.stage
+        return 1 if int(self.steps) < self.config.g1_steps else 2
+
+    # -- canvas -----------------------------------------------------------------------
+
+    def _pads(self, image: torch.Tensor) -> tuple[int, int]:
+        height, width = image.shape[-2:]
+        canvas_h, canvas_w = self.canvas
+        if canvas_h != height or canvas_w < width:
+            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
+                             "(only widening is supported)")
+        left = (canvas_w - width) // 2
+        return left, canvas_w - width - left
+
+    def _widen(self, image: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
+        if not any(pads):
+            return image
+        if self.config.pad_mode == "white":
+            return F.pad(image, (*pads, 0, 0), value=1.0)
+        return F.pad(image, (*pads, 0, 0), mode="replicate")
+
+    def _canvas_keypoints(self, batch: Batch, left: int) -> torch.Tensor:
+        if "target_keypoints" not in batch:
+            raise BenchError(f"{self.name} draws its pose disks from keypoints: the batch has no 'target_keypoints'")
+        kp = torch.as_tensor(batch["target_keypoints"]).to(torch.float64)
+        present = (kp != MISSING).all(-1, keepdim=True)
+        return torch.where(present, kp + torch.tensor([0.0, float(left)], dtype=kp.dtype, device=kp.device), kp)
+
+    # -- generation -------------------------------------------------------------------
+
+    def _generate(self, batch: Batch, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G1's image and (``refine``) G2's, on the data frame."""
+        source = batch["source"]
+        if source.dim() != 4:
+            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
+        pads = self._pads(source)
+        keypoints = self._canvas_keypoints(batch, pads[0]).to(source.device)
+        pose = disk_pose(keypoints, self.canvas, self.config.point_radius, source.dtype) * 2 - 1
+        coarse, refined = self.generator(self._widen(source, pads), pose, refine=refine)
+        crop = slice(pads[0], self.canvas[1] - pads[1])
+        return coarse[..., crop], (refined[..., crop] if refined is not None else None)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        stage = self.current_stage()
+        coarse, refined = self._generate(batch, refine=stage == 2)
+        out = refined if stage == 2 else coarse
+        # The losses of this step need its stage and G1's image (D's batch at 128x64).
+        self._last = {"source": batch["source"], "stage": stage, "g1": coarse.detach()}
+        return out if self.training else out.clamp(-1, 1)
+
+    def _from_last(self, batch: Batch) -> dict[str, Any]:
+        """What ``forward`` recorded for this batch; recomputed when the losses get a fake of their own."""
+        if self._last is not None and self._last["source"] is batch["source"]:
+            return self._last
+        stage, g1 = self.current_stage(), None
+        if stage == 2 and "g1" in self.config.d_images:
+            with torch.no_grad():
+                g1 = self._generate(batch, refine=False)[0]
+        return {"source": batch["source"], "stage": stage, "g1": g1}
+
+    # -- losses -----------------------------------------------------------------------
+
+    def target_mask(self, batch: Batch) -> torch.Tensor:
+        """(B, 1, H, W) float pose mask of the target, drawn on the canvas and cropped to the frame."""
+        target = batch["target"]
+        left, right = self._pads(target)
+        masks = pose_masks(self._canvas_keypoints(batch, left), self.canvas, self.config.point_radius)
+        masks = masks[..., left:self.canvas[1] - right]
+        return torch.from_numpy(masks).to(target.device, target.dtype).unsqueeze(1)
+
+    def _reconstruction(self, batch: Batch, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        error = (fake - batch["target"]).abs()
+        return error.mean(), (error * self.target_mask(batch)).mean()
+
+    def _judge(self, batch: Batch, fake: torch.Tensor, g1: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """D's logits for every image of ``d_images``, computed as one batch."""
+        images = {"target": batch["target"], "source": batch["source"], "g1": g1, "g2": fake}
+        pads = self._pads(fake)
+        stacked = torch.cat([self._widen(images[name], pads) for name in self.config.d_images], 0)
+        logits = self.discriminators["D"](stacked).split(len(fake))
+        return dict(zip(self.config.d_images, logits))
+
+    def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, last = self.config, self._from_last(batch)
+        l1, mask_l1 = self._reconstruction(batch, fake)
+        if last["stage"] == 1:
+            zero = fake.new_zeros(())
+            losses = {"g1_l1": l1, "g1_mask_l1": mask_l1, "gan": zero, "l1": zero, "mask_l1": zero}
+        else:
+            logits = self._judge(batch, fake, last["g1"])
+            adversarial = sum(self.gan_loss(logits[name], True) for name in cfg.g_adversarial) / len(cfg.g_adversarial)
+            zero = fake.new_zeros(())
+            losses = {"g1_l1": zero, "g1_mask_l1": zero, "gan": cfg.lambda_gan * adversarial,
+                      "l1": cfg.lambda_l1 * l1, "mask_l1": cfg.lambda_l1 * mask_l1}
+        if self.training:
+            self.steps += 1
+        return losses
+
+    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        last = self._from_last(batch)
+        if last["stage"] == 1:
+            # No D step while G1 trains (as the original). The terms stay (the trainer logs a
+            # fixed set of columns) as zeros that give no parameter a gradient: Adam skips
+            # parameters without gradients, so D and its moments are untouched until stage 2.
+            return {key: fake.new_zeros((), requires_grad=True) for key in D_TERMS}
+        logits = self._judge(batch, fake.detach(), last["g1"])
+        return {
+            "D/real": 0.5 * self.gan_loss(logits["target"], True),
+            "D/fake": 0.25 * self.gan_loss(logits["g2"], False),
+            "D/source": 0.25 * self.gan_loss(logits["source"], False),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        cfg = self.config
+        stage = {0: f"original schedule: G1 alone for {cfg.g1_steps} steps, then G2 + D with G1 frozen",
+                 1: "pinned to stage 1 (G1 only)", 2: "pinned to stage 2 (G2 + D, G1 frozen)"}[cfg.stage]
+        return {
+            "model": self.name,
+            "dataset": self.dataset,
+            "config": dataclasses.asdict(cfg),
+            "stage": stage,
+            "current_stage": self.current_stage(),
+            "generator_steps": int(self.steps),
+            "generator_loss_terms": {"stage 1": ["g1_l1", "g1_mask_l1"], "stage 2": ["gan", "l1", "mask_l1"],
+                                     "note": "the other stage's terms are logged as 0"},
+            "pose_input": f"18 binary disks of radius {cfg.point_radius} in {{-1, 1}} (target pose only)",
+            "mask": "PG2 training mask (_getPoseMask: limb disks, 5x5 dilation + erosion)",
+            "discriminators": {"D": "DCGAN, single images; one batch of " + ", ".join(cfg.d_images)},
+            "canvas": list(self.canvas),
+            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
+                                  f"pad width to {self.canvas[1]} ({cfg.pad_mode}), disks/masks on the canvas, crop back; "
+                                  "D sees the cropped frame padded again"),
+            "training_in_original": TRAINING[self.dataset],
+        }
+
+
+def pg2_config(dataset: str, overrides: dict[str, Any]) -> PG2Config:
+    cfg = build_config(PG2Config, dataset, PG2_DATASETS, overrides)
+    for name in ("canvas", "d_images", "g_adversarial"):  # YAML gives lists
+        value = getattr(cfg, name)
+        if value is not None:
+            setattr(cfg, name, tuple(value))
+    return cfg
+
+
+def _generator_only(dataset: str = "market", **config: Any) -> PG2Generator:
+    cfg = pg2_config(dataset, config)
+    return build_generator(cfg, tuple(cfg.canvas) if cfg.canvas else DATA_SIZES[dataset])
+
+
+@MODELS.register(
+    "pg2",
+    paper="Ma et al., NIPS 2017",
+    title="Pose Guided Person Image Generation",
+    year=2017,
+    code="https://github.com/charliememory/Pose-Guided-Person-Image-Generation",
+    param_counts={"market": 76_853_958, "deepfashion": 134_799_302},
+    generator_builder=_generator_only,
+)
+def build_pg2(dataset: str = "market", **config: Any) -> PG2Model:
+    return PG2Model(pg2_config(dataset, config), dataset)
