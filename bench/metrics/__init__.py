@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 from bench.registry import METRICS
+from bench.metrics import pckh  # noqa: F401  (registers pckh)
+from bench.metrics import inception, lpips  # noqa: F401  (registers is, mask-is, fid, lpips, mask-lpips)
 
 
 def list_metrics(pattern: str = "*") -> list[str]:

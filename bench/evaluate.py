@@ -1,0 +1,382 @@
+"""Score a folder of generated images against a dataset's test pairs.
+
+One run = one (model, dataset, protocol) cell: discover the generated file of every
+test pair -> load generated images, targets and target keypoints -> build
+:class:`EvalInputs` -> run the requested metrics -> assemble one JSON record (plus a
+CSV of per-pair scores for paired statistics) -> write both atomically.
+Nothing is written unless every step succeeds.
+
+Generated folders come in three layouts (detected by which one names the most test
+pairs, or forced with ``fmt``):
+
+* ``single``: one image per pair, ``{from}___{to}.png`` (or ``.jpg``), the project's format;
+* ``patn``: PATN/PoNA 5-panel composites ``{from}___{to}_vis.jpg`` (source, source pose,
+  target, target pose, generated); the 5th panel is taken, width/5 each, as in
+  PATN tool/getMetrics_market.py. The *dataset* target is the reference, not the
+  composite's (JPEG re-encoded) 3rd panel;
+* ``gfla``: GFLA's ``{from_stem}_2_{to_stem}_vis.jpg`` single images (model/pose_model.py).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.data.annotations import read_annotations, read_pairs
+from bench.data.layout import DatasetLayout
+from bench.errors import BenchError, DataError
+from bench.io import atomic_write_json, atomic_write_text, device_name, provenance
+from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.protocol import Protocol, get_protocol
+from bench.registry import METRICS, Entry
+
+FORMATS = ("single", "patn", "gfla")
+COMPOSITE_PANELS, GENERATED_PANEL = 5, 4
+RECORD_VERSION = 1
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    generated_dir: Path
+    dataset: Path
+    out: Path
+    pairs_dir: Path | None = None
+    metrics: tuple[str, ...] | None = None  # None: every registered metric
+    protocol: str = "paper"
+    estimator: str | None = None  # csv:PATH | heatmap:PATH | none
+    weights_dir: Path | None = None
+    cache_dir: Path | None = None
+    allow_missing: bool = False
+    real_data: bool = False
+    device: str = "cpu"
+    format: str = "auto"
+    model: str | None = None  # label in the record; default: the generated folder's name
+    progress: bool = True
+
+
+def generated_name(source: str, target: str) -> str:
+    """The project's file name for the image generated for pair (source, target)."""
+    return f"{source}___{target}.png"
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def candidate_names(pair: Pair, fmt: str) -> list[str]:
+    a, b = pair
+    if fmt == "single":
+        return [f"{a}___{b}.png", f"{a}___{b}.jpg"]
+    if fmt == "patn":
+        return [f"{a}___{b}_vis.jpg", f"{a}___{b}_vis.png"]
+    return [f"{_stem(a)}_2_{_stem(b)}_vis.jpg", f"{_stem(a)}_2_{_stem(b)}_vis.png"]
+
+
+# ----------------------------------------------------------------------------- discover
+
+
+@dataclass
+class Discovery:
+    format: str
+    files: dict[int, Path]  # pair index -> generated file
+    missing: list[Pair]
+    unmatched: int  # files in the folder that belong to no test pair
+
+
+def match_files(present: set[str], pairs: list[Pair], fmt: str) -> dict[int, str]:
+    found = {}
+    for i, pair in enumerate(pairs):
+        name = next((n for n in candidate_names(pair, fmt) if n in present), None)
+        if name is not None:
+            found[i] = name
+    return found
+
+
+def discover(generated_dir: Path, pairs: list[Pair], fmt: str = "auto") -> Discovery:
+    """Find the generated file of every pair; the format is the one that names the most pairs."""
+    if not generated_dir.is_dir():
+        raise DataError(generated_dir, "generated-images folder does not exist")
+    present = {p.name for p in generated_dir.iterdir() if p.is_file()}
+    if fmt not in (*FORMATS, "auto"):
+        raise BenchError(f"unknown --format {fmt!r}; valid: auto, {', '.join(FORMATS)}")
+    candidates = FORMATS if fmt == "auto" else (fmt,)
+    matches = {f: match_files(present, pairs, f) for f in candidates}
+    best = max(candidates, key=lambda f: len(matches[f]))
+    found = matches[best]
+    if not found:
+        example = ", ".join(candidate_names(pairs[0], f)[0] for f in candidates) if pairs else "-"
+        raise DataError(generated_dir, f"no generated image for any of the {len(pairs)} test pairs (expected names like {example})")
+    missing = [p for i, p in enumerate(pairs) if i not in found]
+    unmatched = len(present) - len(set(found.values()))
+    return Discovery(best, {i: generated_dir / n for i, n in found.items()}, missing, unmatched)
+
+
+def check_coverage(discovery: Discovery, generated_dir: Path, allow_missing: bool) -> None:
+    if discovery.missing and not allow_missing:
+        first = ", ".join(generated_name(a, b) for a, b in discovery.missing[:3])
+        raise DataError(
+            generated_dir,
+            f"generated images missing for {len(discovery.missing)} of {len(discovery.missing) + len(discovery.files)} "
+            f"test pairs (first: {first}); pass --allow-missing to score the rest and record the coverage",
+        )
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def _progress(items: list, desc: str, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def composite_panel(image: np.ndarray, size: tuple[int, int], path: Path, index: int = GENERATED_PANEL) -> np.ndarray:
+    """Panel ``index`` of a horizontal composite of ``COMPOSITE_PANELS`` images of ``size``."""
+    h, w = size
+    if image.shape[:2] != (h, COMPOSITE_PANELS * w):
+        expected = f"{COMPOSITE_PANELS}x{w}={COMPOSITE_PANELS * w}x{h}"
+        raise DataError(path, f"composite is {image.shape[1]}x{image.shape[0]} (WxH), expected {expected}")
+    return image[:, index * w : (index + 1) * w]
+
+
+def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool) -> np.ndarray:
+    from bench.data.images import load_image
+
+    out = np.empty((len(paths), *size, 3), dtype=np.uint8)
+    for i, path in enumerate(_progress(paths, "generated", progress)):
+        out[i] = composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
+    return out
+
+
+def load_targets(layout: DatasetLayout, names: list[str], progress: bool) -> np.ndarray:
+    from bench.data.images import load_image
+
+    folder, size = layout.images("test"), layout.kind.image_size
+    out = np.empty((len(names), *size, 3), dtype=np.uint8)
+    for i, name in enumerate(_progress(names, "targets", progress)):
+        out[i] = load_image(folder / name, size)
+    return out
+
+
+def target_keypoints(layout: DatasetLayout, names: list[str]) -> np.ndarray:
+    path = layout.annotations("test")
+    annotations = read_annotations(path, image_size=layout.kind.image_size)
+    absent = [n for n in names if n not in annotations]
+    if absent:
+        raise DataError(path, f"no keypoints for {len(absent)} test targets (first: {', '.join(absent[:3])})")
+    return np.stack([annotations[n] for n in names]) if names else np.zeros((0, 18, 2), np.int64)
+
+
+# ----------------------------------------------------------------------------- inputs and metrics
+
+
+def select_metrics(names: tuple[str, ...] | None) -> list[Entry]:
+    """Registry entries of the requested metrics (all by default); unknown names raise UnknownNameError."""
+    if names is None:
+        return list(METRICS)
+    return [METRICS.get(n) for n in dict.fromkeys(names)]
+
+
+def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], generated: np.ndarray, estimator: Any) -> EvalInputs:
+    targets_names = [b for _, b in pairs]
+    targets = load_targets(layout, targets_names, config.progress)
+    if config.real_data:  # PoNA Table I "Real Data": the targets scored against themselves
+        generated = targets
+    extra: dict[str, Any] = {
+        "pose_estimator": estimator,
+        "pose_names": targets_names if config.real_data else [f"{a}___{b}" for a, b in pairs],
+        "weights_dir": config.weights_dir,
+        "progress": config.progress,
+    }
+    if config.cache_dir:
+        extra["cache_dir"] = config.cache_dir
+    return EvalInputs(generated, targets, target_keypoints(layout, targets_names), pairs, layout, config.device, extra=extra)
+
+
+def check_result(name: str, result: MetricResult, n: int) -> None:
+    """A metric must give a finite value (or None with a reason) and one finite score per pair."""
+    if result.value is None:
+        if not result.reason:
+            raise BenchError(f"metric {name!r} returned no value and no reason")
+        return
+    if not math.isfinite(result.value):
+        raise BenchError(f"metric {name!r} returned a non-finite value ({result.value}); nothing was written")
+    if result.per_pair is not None:
+        scores = np.asarray(result.per_pair)
+        if scores.shape != (n,):
+            raise BenchError(f"metric {name!r} returned {scores.shape} per-pair scores for {n} pairs")
+        if not np.isfinite(scores).all():
+            bad = int((~np.isfinite(scores)).sum())
+            raise BenchError(f"metric {name!r} returned {bad} non-finite per-pair scores; nothing was written")
+
+
+def infinite_on_real_data(result: MetricResult) -> MetricResult:
+    """On the real-data row PSNR of an image with itself is +inf: recorded as n/a, not an error."""
+    scores = [] if result.per_pair is None else np.asarray(result.per_pair)
+    if (result.value is not None and math.isinf(result.value)) or np.isinf(scores).any():
+        return MetricResult.unavailable("infinite on the real-data row (targets compared with themselves)", **result.details)
+    return result
+
+
+def run_metrics(entries: list[Entry], inputs: EvalInputs, protocol: Protocol, real_data: bool = False) -> dict[str, MetricResult]:
+    results = {}
+    for entry in entries:
+        print(f"[{len(results) + 1}/{len(entries)}] {entry.name} ...", file=sys.stderr, flush=True)
+        result = entry.constructor(inputs, protocol)
+        if real_data:
+            result = infinite_on_real_data(result)
+        check_result(entry.name, result, len(inputs))
+        results[entry.name] = result
+    return results
+
+
+# ----------------------------------------------------------------------------- record
+
+
+def jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays, paths and tuples as JSON; non-finite floats in details as null."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def metric_record(entry: Entry, result: MetricResult) -> dict[str, Any]:
+    return {
+        "value": result.value,
+        "higher_is_better": entry.higher_is_better,
+        "per_pair": bool(entry.meta.get("per_pair", False)),
+        "reason": result.reason,
+        "version": entry.version,
+        "paper": entry.paper,
+        "details": jsonable(result.details),
+    }
+
+
+def sha256_prefix(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protocol, pairs_file: Path, n_pairs: int,
+                    discovery: Discovery | None, entries: list[Entry], results: dict[str, MetricResult], estimator: Any) -> dict[str, Any]:
+    evaluated = len(discovery.files) if discovery else n_pairs
+    return {
+        "record_version": RECORD_VERSION,
+        "model": "real-data" if config.real_data else (config.model or config.generated_dir.resolve().name),
+        "real_data": config.real_data,
+        "dataset": {"root": str(layout.root.resolve()), "kind": layout.kind.name, "image_size": list(layout.kind.image_size),
+                    "pairs_file": str(pairs_file.resolve()), "pairs_sha256": sha256_prefix(pairs_file),
+                    "annotations_sha256": sha256_prefix(layout.annotations("test"))},
+        "generated": None if discovery is None else {"dir": str(config.generated_dir.resolve()), "format": discovery.format,
+                                                     "unmatched_files": discovery.unmatched},
+        "protocol": protocol.to_dict(),
+        "pairs": {"expected": n_pairs, "evaluated": evaluated, "missing": n_pairs - evaluated,
+                  "coverage": evaluated / n_pairs if n_pairs else 0.0},
+        "estimator": getattr(estimator, "name", None),
+        "metrics": {e.name: metric_record(e, results[e.name]) for e in entries},
+        "per_pair_csv": per_pair_path(config.out).name if per_pair_columns(results) else None,
+        "provenance": jsonable(provenance(device=config.device, device_name=device_name(config.device), protocol=protocol.name)),
+    }
+
+
+def per_pair_columns(results: dict[str, MetricResult]) -> list[str]:
+    return [name for name, r in results.items() if r.per_pair is not None]
+
+
+def per_pair_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.per-pair.csv")
+
+
+def per_pair_csv(pairs: list[Pair], results: dict[str, MetricResult]) -> str:
+    columns = per_pair_columns(results)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["from", "to", *columns])
+    for i, (a, b) in enumerate(pairs):
+        writer.writerow([a, b, *(repr(float(results[c].per_pair[i])) for c in columns)])
+    return buffer.getvalue()
+
+
+def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
+    """The per-pair CSV first, then the JSON: a JSON on disk means its CSV is complete too."""
+    if per_pair_columns(results):
+        atomic_write_text(per_pair_path(out), per_pair_csv(pairs, results))
+    atomic_write_json(out, record)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_table(record: dict[str, Any]) -> str:
+    """A short plain-text table for stdout; unavailable metrics show n/a and why."""
+    pairs = record["pairs"]
+    head = (f"model {record['model']} | dataset {record['dataset']['kind']} | protocol {record['protocol']['name']} | "
+            f"pairs {pairs['evaluated']}/{pairs['expected']} ({100 * pairs['coverage']:.1f}%)")
+    width = max([len("metric"), *map(len, record["metrics"])])
+    rows = [head, f"{'metric':<{width}} {'':<2} {'value':>10}"]
+    for name, m in record["metrics"].items():
+        arrow = "↑" if m["higher_is_better"] else "↓"
+        value = f"{m['value']:>10.4f}" if m["value"] is not None else f"{'n/a':>10}  ({_short(m['reason'])})"
+        rows.append(f"{name:<{width}} {arrow:<2} {value}")
+    if record["estimator"]:
+        rows.append(f"pose estimator: {record['estimator']}")
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- the whole run
+
+
+@dataclass
+class Evaluation:
+    record: dict[str, Any]
+    results: dict[str, MetricResult] = field(default_factory=dict)
+
+
+def evaluate(config: EvalConfig) -> Evaluation:
+    """Score ``config.generated_dir`` on the dataset's test pairs and write the record."""
+    from bench.pose_estimator import load_estimator
+
+    entries = select_metrics(config.metrics)  # fail on a bad metric name before any work
+    protocol = get_protocol(config.protocol)
+    layout = DatasetLayout.open(config.dataset, config.pairs_dir)
+    pairs_file = layout.pairs("test")
+    all_pairs = read_pairs(pairs_file)
+    if not all_pairs:
+        raise DataError(pairs_file, "no test pairs")
+    estimator = load_estimator(config.estimator)
+    size = layout.kind.image_size
+    if config.real_data:
+        discovery, pairs, generated = None, all_pairs, None
+    else:
+        discovery = discover(config.generated_dir, all_pairs, config.format)
+        check_coverage(discovery, config.generated_dir, config.allow_missing)
+        order = sorted(discovery.files)
+        pairs = [all_pairs[i] for i in order]
+        generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress)
+    inputs = build_inputs(config, layout, pairs, generated, estimator)
+    results = run_metrics(entries, inputs, protocol, config.real_data)
+    record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
+    write_outputs(config.out, record, pairs, results)
+    return Evaluation(record, results)

@@ -1,0 +1,127 @@
+"""The heatmap pose estimator: decoding, flips, training and checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.data.annotations import write_annotations
+from bench.data.keypoints import FLIP_PERMUTATION, INDEX, MISSING
+from bench.errors import BenchError, DataError
+from bench.pose_estimator import load_estimator
+from bench.pose_estimator.heatmap import HeatmapConfig, HeatmapEstimator, HeatmapNet, decode_heatmaps, render_targets
+from bench.pose_estimator.train import PoseTrainConfig, fit, flip_horizontally, train_heatmap_estimator, training_set
+from bench.data.layout import DatasetLayout
+
+SIZE = (128, 64)
+
+
+def random_pose(rng: np.random.Generator, size=SIZE) -> np.ndarray:
+    kp = np.stack([rng.integers(0, size[0], 18), rng.integers(0, size[1], 18)], axis=1)
+    kp[rng.random(18) < 0.25] = MISSING
+    return kp
+
+
+def test_decode_recovers_keypoints_of_rendered_heatmaps():
+    rng = np.random.default_rng(0)
+    keypoints = np.stack([random_pose(rng) for _ in range(6)])
+    keypoints[0, 0] = (0, 0)  # corners: the border peak is not refined
+    keypoints[0, 1] = (127, 63)
+    heatmaps = render_targets(keypoints, SIZE, sigma=1.5)
+    assert heatmaps.shape == (6, 18, 32, 16)
+    decoded = decode_heatmaps(heatmaps, SIZE, threshold=0.3)
+    np.testing.assert_array_equal(decoded, keypoints)
+
+
+def test_decode_threshold_marks_weak_peaks_missing():
+    keypoints = np.full((1, 18, 2), MISSING)
+    keypoints[0, 3] = (50, 20)
+    heatmaps = render_targets(keypoints, SIZE, sigma=1.5)
+    heatmaps[0, 3] *= 0.2  # peak 0.2 < threshold 0.3
+    assert (decode_heatmaps(heatmaps, SIZE, threshold=0.3) == MISSING).all()
+    assert decode_heatmaps(heatmaps, SIZE, threshold=0.1)[0, 3].tolist() == [50, 20]
+
+
+def test_flip_mirrors_image_and_swaps_sides():
+    images = np.zeros((1, *SIZE, 3), np.uint8)
+    images[0, 10, 5] = 255
+    kp = np.full((1, 18, 2), MISSING)
+    kp[0, INDEX["r_wrist"]] = (10, 5)
+    flipped, fkp = flip_horizontally(images, kp, np.array([True]))
+    assert flipped[0, 10, 58].tolist() == [255, 255, 255]
+    assert fkp[0, INDEX["l_wrist"]].tolist() == [10, 58]
+    assert fkp[0, INDEX["r_wrist"]].tolist() == [MISSING, MISSING]
+    assert FLIP_PERMUTATION[INDEX["l_wrist"]] == INDEX["r_wrist"]
+
+
+def draw_person(kp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A noisy background with a bright coloured blob at every present keypoint."""
+    image = rng.integers(0, 60, (*SIZE, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[: SIZE[0], : SIZE[1]]
+    for k, (y, x) in enumerate(kp):
+        if y != MISSING:
+            colour = np.array([(37 * k) % 256, (91 * k + 80) % 256, 255 - 13 * k])
+            image[(yy - y) ** 2 + (xx - x) ** 2 <= 4] = colour
+    return image
+
+
+@pytest.fixture
+def tiny_market(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "tiny"
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True)
+        annotations = {f"{i:04d}_c1s1_{i:06d}_01.jpg": random_pose(rng) for i in range(8)}
+        for name, kp in annotations.items():
+            Image.fromarray(draw_person(kp, rng)).save(root / split / name, quality=95)
+        write_annotations(root / f"market-annotation-{split}.csv", annotations)
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    """A tiny net trains faster on one thread (no thread hand-offs), also on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_reduces_the_loss(tiny_market, one_thread):
+    torch.manual_seed(0)
+    data = training_set(DatasetLayout.open(tiny_market))
+    assert len(data.paths) == 8
+    losses = fit(HeatmapNet(width=8), data, PoseTrainConfig(steps=25, batch_size=4, lr=3e-3, width=8), sigma=1.5)
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_train_save_load_predict(tiny_market, tmp_path, one_thread):
+    out = tmp_path / "pose.pt"
+    estimator = train_heatmap_estimator(tiny_market, out, PoseTrainConfig(steps=3, batch_size=2, width=8))
+    assert out.is_file() and not list(tmp_path.glob(".pose.pt.*"))  # atomic: no temporary left
+    assert estimator.name.startswith(f"heatmap:{out} (sha256 ") and len(estimator.name.split("sha256 ")[1]) == 13
+    assert estimator.provenance["training_images"] == 8 and estimator.provenance["train"]["steps"] == 3
+    assert "git_commit" in estimator.provenance and estimator.config == HeatmapConfig(width=8)
+    ckpt = torch.load(out, weights_only=True)  # loads without unpickling arbitrary objects
+    assert ckpt["format"] == "bench-pose-heatmap-v1"
+    images = np.zeros((3, *SIZE, 3), np.uint8)
+    pred = load_estimator(f"heatmap:{out}").predict(images, ["a", "b", "c"])
+    assert pred.shape == (3, 18, 2) and pred.dtype == np.int64
+    present = pred[..., 0] != MISSING
+    assert ((pred[present] >= 0).all() and (pred[..., 0][present] < 128).all() and (pred[..., 1][present] < 64).all())
+    with pytest.raises(DataError, match="trained on"):
+        estimator.predict(np.zeros((1, 256, 176, 3), np.uint8))
+
+
+def test_load_rejects_missing_and_foreign_checkpoints(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        HeatmapEstimator.load(tmp_path / "nope.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(DataError, match="not a heatmap pose estimator"):
+        HeatmapEstimator.load(tmp_path / "other.pt")
+    with pytest.raises(BenchError, match="csv:PATH, heatmap:PATH or none"):
+        load_estimator("heatmap")
+    with pytest.raises(BenchError, match="unknown estimator kind 'openpose'"):
+        load_estimator("openpose:x")
+    assert load_estimator("none") is None and load_estimator(None) is None
