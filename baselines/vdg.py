@@ -1,0 +1,569 @@
+"""VDG: View-Disentangled Generator (Lakhal et al., ECCVW 2018) and VDG without input pose.
+
+Sources. No code of VDG or of the mUNet paper that reuses it is public (models.md
+section 10-12), and the VDG paper's text beyond its introduction could not be read
+here. Everything below is from the mUNet paper (Lakhal, Lanz, Cavallaro, "Learnable
+Masks for Pose-Guided View Synthesis", seeds/003), whose statements pin VDG to the
+PG2 code base (charliememory/Pose-Guided-Person-Image-Generation, models.md section
+5; :mod:`baselines.pg2`):
+
+* "an input encoder E_I maps x_a and p_a to a lower dimension feature vector
+  v_I = E_I(x_a ⊕ p_a)", "a pose encoder ... v_P = E_P(p_b)", "v_I and v_P are
+  concatenated and fed to the decoder ... x̂_b = D(v_I ⊕ v_P)": late fusion of two
+  bottleneck *vectors*;
+* "Unlike the Stage I, the Stage II in VDG (VDG_np) does not use the fully connected
+  layer", "the Stage II is for refinement only": PG2's G1 (FC bottleneck) / G2
+  (fully convolutional refinement) split;
+* the first encoder block is "128 x 64 x 128" on Market and the U-Net has N = 5
+  levels (Market) / 6 (DeepFashion, 256x256): PG2 G1's hidden width n = 128 and
+  level count log2(H) - 2;
+* "We use mask L1 loss along with adversarial training [2]", TensorFlow, Stage I
+  "learnt using a loss function based on SSIM" (the "enhanced weighting loss");
+  Table 1 lists VDG with a reconstruction and an adversarial loss only (no
+  perceptual loss);
+* steps: Stage I 30k (Market) / 50k (DeepFashion), Stage II 14k / 30k;
+* VDG_np: the input pose is removed from the image-branch encoder, "trained with
+  the same parameters as VDG"; the masks are applied in Stage I only.
+
+The model here (every gap filled is listed in :data:`GAPS`):
+
+* Stage I (:class:`VDGStageOne`): two PG2-G1 encoders (conv3x3 to n; L residual
+  levels of two conv3x3 at n(i+1) plus identity; stride-2 conv3x3 to n(i+2) between
+  levels; the deepest map flattened in TF's NHWC order into an FC to z = 64). The
+  image branch sees source image + source pose disks (21 ch; ``vdg-np``: the
+  image alone, 3 ch), the pose branch the target pose disks (18 ch). Late fusion:
+  concat(v_I, v_P) (128) -> FC to the 8 x w x n bottleneck map, then PG2 G1's decoder
+  whose skips come from the **image branch only**, each through a replaceable
+  :attr:`VDGStageOne.skip_gates` module (identity by default; the mUNet masks of a
+  later issue go there, chosen by ``skip_gate`` from :data:`SKIP_GATES`). Linear output.
+* Stage II: PG2's G2 (:class:`baselines.pg2.DiffMapUNet`) on concat(Stage I, source);
+  the refined image is Stage I + difference map. No gates (the paper masks Stage I only).
+* D: PG2's DCGAN discriminator on single images, PG2's per-dataset batch layout.
+* Losses. Stage I, the "enhanced weighting loss" (our reading, see GAPS): with M the
+  target's PG2 pose mask and W = 1 + M, mean(W·|x̂ - x|) + λ_ssim · mean(W·(1 - S)),
+  S the per-pixel SSIM map (Gaussian 11x11, σ 1.5, over the valid region), reported
+  as ``g1_l1`` (mean |e|), ``g1_mask_l1`` (mean |e|·M, together PG2's stage-1 loss)
+  and ``g1_ssim``. Stage II, PG2's: BCE adversarial + λ(L1 + mask-L1), λ = 10 / 50.
+* Schedule (``stage=0``): Stage I alone for ``g1_steps`` generator steps, then
+  Stage II + D with Stage I frozen (``no_grad``), as PG2's single run; ``stage=1``
+  or ``2`` pins a stage (Table 3 of the mUNet paper reports Stage I alone:
+  ``--set model.stage=1`` with ``iterations`` = the Stage I steps). Every step
+  returns the same loss keys, the other stage's as 0.
+* Adam lr 2e-5, betas (0.5, 0.999), constant (PG2's hard-coded optimiser); batch
+  16 (Market) / 1 (DeepFashion) as PG2.
+
+Resolution policy: the FC bottleneck fixes the input size. Market runs at 128x64
+(the mUNet paper's "128 x 62" is read as a typo for the standard 128x64);
+DeepFashion runs on PG2's 256x256 canvas (the paper's own DeepFashion size): images
+are widened by replicating border columns, disks and masks are drawn on the canvas,
+the output is cropped back to 256x176, and D sees the frame padded again.
+
+Parameters (full width; generator = Stage I + Stage II, D apart):
+
+===========  ===========  ===========  ===========  ==========
+model        dataset      Stage I      G total      D
+===========  ===========  ===========  ===========  ==========
+vdg          market       94,512,899   100,571,782  4,324,737
+vdg-np  market       94,492,163   100,551,046  4,324,737
+vdg          deepfashion  162,961,027  175,657,094  10,896,257
+vdg-np  deepfashion  162,940,291  175,636,358  10,896,257
+===========  ===========  ===========  ===========  ==========
+
+Stage II is PG2's G2 (6,058,883 / 12,696,067) and Stage I is PG2's G1 (70,795,075 /
+122,103,235) plus a second encoder and FC (the pose branch) and a 2z-wide fusion FC.
+Neither paper gives a parameter count. The mUNet paper's only cost figure is the
+mean time of one test sample of the Stage I model (33.6 ms No-mask, 34.2 mUNet_o,
+34.4 mUNet, 189.8 mUNet_g; GPU and dataset not stated), kept in results/published.csv.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.blocks import build_config, scaled
+from baselines.pg2 import DCGANDiscriminator, DiffMapUNet, SameConv2d, disk_pose, pose_masks
+from bench.data.keypoints import MISSING, NUM_KEYPOINTS
+from bench.errors import BenchError
+from bench.models.base import Batch, PoseTransferModel
+from bench.registry import MODELS
+
+IMAGE_CHANNELS = 3
+DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
+D_IMAGES = ("target", "source", "g1", "g2")
+D_TERMS = ("D/real", "D/fake", "D/source")
+G_TERMS = ("g1_l1", "g1_mask_l1", "g1_ssim", "gan", "l1", "mask_l1")
+PAD_MODES = ("replicate", "white")
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+
+#: Every choice the papers leave open, as recorded in checkpoints' metadata.
+GAPS = (
+    "architecture: PG2's G1 layers (n=128, N=5/6 residual levels, z=64, ReLU, no norm, Glorot init) for each "
+    "branch, inferred from the mUNet paper (128x64x128 first block, N=5/6, FC only in Stage I, TensorFlow, mask L1)",
+    "fusion: each branch ends in its own FC to z=64; the decoder's first FC maps concat(v_I, v_P) (2z) to the "
+    "bottleneck map",
+    "skips: from the image branch only (the paper masks 'the encoder' feature of 128 channels at 128x64 and "
+    "'input features'); the pose branch has none",
+    "vdg-np (the paper's VDG_np): image branch sees the source image alone (3 ch); all else as VDG",
+    "pose input: PG2's 18 binary radius-4 disks in {-1, 1} (not the harness's Gaussian heatmaps)",
+    "enhanced weighting loss: mean((1+M)|e|) + ssim_weight*mean((1+M)(1-SSIM map)), M the PG2 pose mask; "
+    "ssim_weight=1 is our choice (the paper says only 'based on SSIM')",
+    "Stage II: PG2's G2 difference-map U-Net and losses (adversarial + lambda*(L1 + mask L1), lambda 10/50)",
+    "discriminator: PG2's DCGAN D and per-dataset batch layout",
+    "optimiser: PG2's Adam lr 2e-5, betas (0.5, 0.999), constant; batch 16 (Market) / 1 (DeepFashion)",
+    "resolution: DeepFashion on PG2's 256x256 canvas (pad 176->256, crop back)",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Skip gates: where the mUNet masks plug in
+
+
+def identity_gate(channels: int, size: tuple[int, int]) -> nn.Module:
+    return nn.Identity()
+
+
+#: ``name -> factory(channels, (h, w)) -> nn.Module`` mapping an encoder feature (B, C, h, w)
+#: to the (B, C, h, w) tensor the decoder concatenates. Masked variants add entries here.
+SKIP_GATES: dict[str, Callable[[int, tuple[int, int]], nn.Module]] = {"identity": identity_gate}
+
+
+# --------------------------------------------------------------------------------------
+# Layers (PG2's slim conventions: SAME padding, bias, ReLU, Glorot-uniform, zero biases)
+
+
+def _conv_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(SameConv2d(in_ch, out_ch, kernel, stride), nn.ReLU())
+
+
+def _residual(channels: int) -> nn.Sequential:
+    """Two conv3x3 + ReLU at the same width; the caller adds the identity."""
+    return nn.Sequential(_conv_relu(channels, channels), _conv_relu(channels, channels))
+
+
+def _glorot(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class BranchEncoder(nn.Module):
+    """PG2 G1's encoder: conv3x3 to n, residual levels at n(i+1), stride-2 convs, FC to z."""
+
+    def __init__(self, in_channels: int, hidden: int, levels: int, bottleneck: tuple[int, int], z_num: int):
+        super().__init__()
+        self.bottleneck = bottleneck
+        self.conv_in = _conv_relu(in_channels, hidden)
+        self.levels = nn.ModuleList(_residual(hidden * (i + 1)) for i in range(levels))
+        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 2), stride=2) for i in range(levels - 1))
+        h, w = bottleneck
+        self.fc = nn.Linear(h * w * hidden * levels, z_num)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The bottleneck vector (B, z) and every level's feature, finest first."""
+        x = self.conv_in(x)
+        features = []
+        for i, level in enumerate(self.levels):
+            x = x + level(x)
+            features.append(x)
+            if i < len(self.down):
+                x = self.down[i](x)
+        if tuple(x.shape[-2:]) != self.bottleneck:
+            raise BenchError(f"VDG was built for a {self.bottleneck} bottleneck, the input gives {tuple(x.shape[-2:])}")
+        return self.fc(x.permute(0, 2, 3, 1).flatten(1)), features  # TF flattens NHWC
+
+
+class VDGStageOne(nn.Module):
+    """Image branch + pose branch encoders, late fusion of their vectors, U-Net decoder.
+
+    The decoder's skip at level i is ``skip_gates[i](image_features[i])``.
+    """
+
+    def __init__(self, image_channels: int, pose_channels: int, hidden: int, levels: int,
+                 bottleneck: tuple[int, int], z_num: int, skip_gate: str = "identity"):
+        super().__init__()
+        if skip_gate not in SKIP_GATES:
+            raise BenchError(f"unknown skip_gate {skip_gate!r}; choose one of {', '.join(SKIP_GATES)}")
+        self.hidden = hidden
+        self.bottleneck = bottleneck
+        self.image_encoder = BranchEncoder(image_channels, hidden, levels, bottleneck, z_num)
+        self.pose_encoder = BranchEncoder(pose_channels, hidden, levels, bottleneck, z_num)
+        h, w = bottleneck
+        self.fc_fused = nn.Linear(2 * z_num, h * w * hidden)
+        self.skip_gates = nn.ModuleList(SKIP_GATES[skip_gate](c, s) for c, s in self.skip_shapes())
+        decoder, reduce = [], []
+        x_ch = hidden
+        for i in range(levels):
+            width = x_ch + hidden * (levels - i)  # after concatenating skip level L-1-i
+            decoder.append(_residual(width))
+            if i < levels - 1:
+                x_ch = hidden * (levels - i - 1)
+                reduce.append(_conv_relu(width, x_ch, kernel=1))
+        self.decoder = nn.ModuleList(decoder)
+        self.reduce = nn.ModuleList(reduce)
+        self.conv_out = SameConv2d(width, IMAGE_CHANNELS, 3)
+
+    def skip_shapes(self) -> list[tuple[int, tuple[int, int]]]:
+        """(channels, (h, w)) of the image-branch feature at each level, finest first."""
+        levels = len(self.image_encoder.levels)
+        h, w = self.bottleneck
+        scale = [2 ** (levels - 1 - i) for i in range(levels)]
+        return [(self.hidden * (i + 1), (h * scale[i], w * scale[i])) for i in range(levels)]
+
+    def forward(self, appearance: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
+        v_image, features = self.image_encoder(appearance)
+        v_pose, _ = self.pose_encoder(target_pose)
+        h, w = self.bottleneck
+        x = self.fc_fused(torch.cat((v_image, v_pose), 1)).view(len(v_image), h, w, -1).permute(0, 3, 1, 2)
+        skips = [gate(f) for gate, f in zip(self.skip_gates, features)]
+        last = len(self.decoder) - 1
+        for i, block in enumerate(self.decoder):
+            x = torch.cat((x, skips[last - i]), 1)
+            x = x + block(x)
+            if i < last:
+                x = self.reduce[i](F.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.conv_out(x)
+
+
+class VDGGenerator(nn.Module):
+    """Stage I then (``refine=True``) Stage II with Stage I frozen; returns (Stage I, Stage II or None)."""
+
+    def __init__(self, stage1: VDGStageOne, stage2: DiffMapUNet, input_pose: bool):
+        super().__init__()
+        self.stage1 = stage1
+        self.stage2 = stage2
+        self.input_pose = input_pose
+
+    def forward(self, source: torch.Tensor, source_pose: torch.Tensor | None, target_pose: torch.Tensor,
+                refine: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        appearance = torch.cat((source, source_pose), 1) if self.input_pose else source
+        if not refine:
+            return self.stage1(appearance, target_pose), None
+        with torch.no_grad():  # Stage II trains with Stage I frozen
+            coarse = self.stage1(appearance, target_pose)
+        return coarse, coarse + self.stage2(torch.cat((coarse, source), 1))
+
+
+# --------------------------------------------------------------------------------------
+# The enhanced weighting loss
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
+    """Per-pixel, per-channel SSIM (Wang et al. 2004; Gaussian 11x11, σ 1.5) over the valid region.
+
+    Shape (B, C, H - 10, W - 10); its mean equals scikit-image's ``structural_similarity``
+    with ``gaussian_weights=True, use_sample_covariance=False``.
+    """
+    radius = SSIM_WINDOW // 2
+    offsets = torch.arange(SSIM_WINDOW, dtype=x.dtype, device=x.device) - radius
+    g = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
+    g = g / g.sum()
+    channels = x.shape[1]
+    window = (g[:, None] * g[None, :]).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=channels)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def weighted_ssim_loss(fake: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """mean((1 + M)·(1 - SSIM)) over the valid region; ``mask`` (B, 1, H, W) in {0, 1}."""
+    radius = SSIM_WINDOW // 2
+    weights = 1 + mask[..., radius:mask.shape[-2] - radius, radius:mask.shape[-1] - radius]
+    return (weights * (1 - ssim_map(fake, target))).mean()
+
+
+# --------------------------------------------------------------------------------------
+# The trainable model
+
+
+@dataclass
+class VDGConfig:
+    width: float = 1.0  # multiplies hidden and ndf; < 1 only for small CPU test models
+    input_pose: bool = True  # False: "VDG without input pose" (VDG_np)
+    hidden: int = 128
+    z_num: int = 64  # per branch; the decoder sees 2 * z_num
+    ndf: int = 64
+    levels: int | None = None  # Stage I levels; None: log2(canvas height) - 2 (Stage II has two fewer)
+    g2_top_skip: bool = False  # PG2: False at 128x64, True at 256
+    skip_gate: str = "identity"  # Stage I skip connections: a key of SKIP_GATES
+    canvas: tuple[int, int] | None = None  # network input size; None: the data's size
+    pad_mode: str = "replicate"
+    point_radius: int = 4
+    stage: int = 0  # 0: Stage I for g1_steps, then Stage II + D; 1 or 2: pinned
+    g1_steps: int = 30_000
+    ssim_weight: float = 1.0  # the SSIM part of the enhanced weighting loss
+    lambda_gan: float = 1.0
+    lambda_l1: float = 10.0  # weight of (L1 + pose-mask L1) in Stage II
+    d_images: tuple[str, ...] = ("target", "source", "g1", "g2")  # one D batch, in this order
+    g_adversarial: tuple[str, ...] = ("g2",)  # D outputs the generator labels real
+
+
+VDG_DATASETS: dict[str, dict[str, Any]] = {
+    "market": dict(g1_steps=30_000, lambda_l1=10.0, g2_top_skip=False,
+                   d_images=("target", "source", "g1", "g2"), g_adversarial=("g2",)),
+    "deepfashion": dict(g1_steps=50_000, lambda_l1=50.0, g2_top_skip=True, canvas=(256, 256),
+                        d_images=("target", "g2", "source"), g_adversarial=("g2", "source")),
+}
+TRAINING = {  # Stage I + Stage II steps from the mUNet paper; the rest is PG2's
+    "market": dict(batch_size=16, iterations=44_000, g1_steps=30_000, lr_g=2e-5, lr_d=2e-5, betas=(0.5, 0.999),
+                   lr_schedule="constant"),
+    "deepfashion": dict(batch_size=1, iterations=80_000, g1_steps=50_000, lr_g=2e-5, lr_d=2e-5, betas=(0.5, 0.999),
+                        lr_schedule="constant"),
+}
+
+
+def vdg_config(dataset: str, overrides: dict[str, Any]) -> VDGConfig:
+    cfg = build_config(VDGConfig, dataset, VDG_DATASETS, overrides)
+    for name in ("canvas", "d_images", "g_adversarial"):  # YAML gives lists
+        value = getattr(cfg, name)
+        if value is not None:
+            setattr(cfg, name, tuple(value))
+    _check_config(cfg)
+    return cfg
+
+
+def _check_config(cfg: VDGConfig) -> None:
+    if cfg.pad_mode not in PAD_MODES:
+        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose one of {', '.join(PAD_MODES)}")
+    if cfg.stage not in (0, 1, 2):
+        raise BenchError(f"stage must be 0 (Stage I then Stage II), 1 or 2, got {cfg.stage!r}")
+    if cfg.skip_gate not in SKIP_GATES:
+        raise BenchError(f"unknown skip_gate {cfg.skip_gate!r}; choose one of {', '.join(SKIP_GATES)}")
+    if set(cfg.d_images) - set(D_IMAGES) or not {"target", "source", "g2"} <= set(cfg.d_images):
+        raise BenchError(f"d_images {list(cfg.d_images)} must name target, source and g2 (and optionally g1) only")
+    if not cfg.g_adversarial or not set(cfg.g_adversarial) <= set(cfg.d_images) - {"target"}:
+        raise BenchError(f"g_adversarial {list(cfg.g_adversarial)} must be fakes listed in d_images")
+
+
+def _canvas(cfg: VDGConfig, dataset: str) -> tuple[int, int]:
+    return tuple(cfg.canvas) if cfg.canvas else DATA_SIZES[dataset]
+
+
+def build_generator(cfg: VDGConfig, canvas: tuple[int, int]) -> VDGGenerator:
+    height, width = canvas
+    levels = cfg.levels if cfg.levels is not None else int(math.log2(height)) - 2
+    if levels < 3:
+        raise BenchError(f"VDG needs at least 3 Stage I levels (Stage II has two fewer), got {levels}")
+    factor = 2 ** (levels - 1)
+    if height % factor or width % factor:
+        raise BenchError(f"VDG with {levels} levels needs sides divisible by {factor}, got {height}x{width} "
+                         "(set canvas to pad the images)")
+    hidden = scaled(cfg.hidden, cfg.width)
+    image_channels = IMAGE_CHANNELS + (NUM_KEYPOINTS if cfg.input_pose else 0)
+    stage1 = VDGStageOne(image_channels, NUM_KEYPOINTS, hidden, levels, (height // factor, width // factor),
+                         cfg.z_num, cfg.skip_gate)
+    stage2 = DiffMapUNet(2 * IMAGE_CHANNELS, hidden, levels - 2, cfg.g2_top_skip)
+    generator = VDGGenerator(stage1, stage2, cfg.input_pose)
+    _glorot(generator)
+    return generator
+
+
+class VDGModel(PoseTransferModel):
+    #: Stage I or Stage II sits out each stage: under DDP the generator needs find_unused_parameters=True.
+    ddp_find_unused_parameters = True
+
+    def __init__(self, config: VDGConfig, dataset: str, name: str = "vdg"):
+        super().__init__()
+        from bench.train.losses import GANLoss
+
+        self.name = name
+        self.config = config
+        self.dataset = dataset
+        self.canvas = _canvas(config, dataset)
+        self.generator = build_generator(config, self.canvas)
+        self.discriminators = nn.ModuleDict({"D": DCGANDiscriminator(scaled(config.ndf, config.width), self.canvas)})
+        self.gan_loss = GANLoss("vanilla", with_logits=True)
+        # Generator updates so far: decides the stage under the two-stage schedule (checkpointed).
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self._last: dict[str, Any] | None = None
+
+    def current_stage(self) -> int:
+        if self.config.stage:
+            return self.config.stage
+        return 1 if int(self.steps) < self.config.g1_steps else 2
+
+    # -- canvas -----------------------------------------------------------------------
+
+    def _pads(self, image: torch.Tensor) -> tuple[int, int]:
+        height, width = image.shape[-2:]
+        canvas_h, canvas_w = self.canvas
+        if canvas_h != height or canvas_w < width:
+            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
+                             "(only widening is supported)")
+        left = (canvas_w - width) // 2
+        return left, canvas_w - width - left
+
+    def _widen(self, image: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
+        if not any(pads):
+            return image
+        if self.config.pad_mode == "white":
+            return F.pad(image, (*pads, 0, 0), value=1.0)
+        return F.pad(image, (*pads, 0, 0), mode="replicate")
+
+    def _keypoints(self, batch: Batch, key: str, left: int) -> torch.Tensor:
+        if key not in batch:
+            raise BenchError(f"{self.name} draws its pose disks from keypoints: the batch has no {key!r}")
+        kp = torch.as_tensor(batch[key]).to(torch.float64)
+        present = (kp != MISSING).all(-1, keepdim=True)
+        return torch.where(present, kp + torch.tensor([0.0, float(left)], dtype=kp.dtype, device=kp.device), kp)
+
+    def _disks(self, batch: Batch, key: str, left: int, like: torch.Tensor) -> torch.Tensor:
+        keypoints = self._keypoints(batch, key, left).to(like.device)
+        return disk_pose(keypoints, self.canvas, self.config.point_radius, like.dtype) * 2 - 1
+
+    # -- generation -------------------------------------------------------------------
+
+    def _generate(self, batch: Batch, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Stage I's image and (``refine``) Stage II's, on the data frame."""
+        source = batch["source"]
+        if source.dim() != 4:
+            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
+        pads = self._pads(source)
+        source_pose = self._disks(batch, "source_keypoints", pads[0], source) if self.config.input_pose else None
+        target_pose = self._disks(batch, "target_keypoints", pads[0], source)
+        coarse, refined = self.generator(self._widen(source, pads), source_pose, target_pose, refine=refine)
+        crop = slice(pads[0], self.canvas[1] - pads[1])
+        return coarse[..., crop], (refined[..., crop] if refined is not None else None)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        stage = self.current_stage()
+        coarse, refined = self._generate(batch, refine=stage == 2)
+        out = refined if stage == 2 else coarse
+        self._last = {"source": batch["source"], "stage": stage, "g1": coarse.detach()}
+        return out if self.training else out.clamp(-1, 1)
+
+    def _from_last(self, batch: Batch) -> dict[str, Any]:
+        """What ``forward`` recorded for this batch; recomputed when the losses get a fake of their own."""
+        if self._last is not None and self._last["source"] is batch["source"]:
+            return self._last
+        stage, g1 = self.current_stage(), None
+        if stage == 2 and "g1" in self.config.d_images:
+            with torch.no_grad():
+                g1 = self._generate(batch, refine=False)[0]
+        return {"source": batch["source"], "stage": stage, "g1": g1}
+
+    # -- losses -----------------------------------------------------------------------
+
+    def target_mask(self, batch: Batch) -> torch.Tensor:
+        """(B, 1, H, W) PG2 training mask of the target, drawn on the canvas and cropped to the frame."""
+        target = batch["target"]
+        left, right = self._pads(target)
+        masks = pose_masks(self._keypoints(batch, "target_keypoints", left), self.canvas, self.config.point_radius)
+        masks = masks[..., left:self.canvas[1] - right]
+        return torch.from_numpy(masks).to(target.device, target.dtype).unsqueeze(1)
+
+    def _judge(self, batch: Batch, fake: torch.Tensor, g1: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        images = {"target": batch["target"], "source": batch["source"], "g1": g1, "g2": fake}
+        pads = self._pads(fake)
+        stacked = torch.cat([self._widen(images[name], pads) for name in self.config.d_images], 0)
+        return dict(zip(self.config.d_images, self.discriminators["D"](stacked).split(len(fake))))
+
+    def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, last = self.config, self._from_last(batch)
+        mask = self.target_mask(batch)
+        error = (fake - batch["target"]).abs()
+        l1, mask_l1 = error.mean(), (error * mask).mean()
+        zero = fake.new_zeros(())
+        if last["stage"] == 1:
+            ssim = cfg.ssim_weight * weighted_ssim_loss(fake, batch["target"], mask) if cfg.ssim_weight else zero
+            losses = {"g1_l1": l1, "g1_mask_l1": mask_l1, "g1_ssim": ssim, "gan": zero, "l1": zero, "mask_l1": zero}
+        else:
+            logits = self._judge(batch, fake, last["g1"])
+            adversarial = sum(self.gan_loss(logits[name], True) for name in cfg.g_adversarial) / len(cfg.g_adversarial)
+            losses = {"g1_l1": zero, "g1_mask_l1": zero, "g1_ssim": zero, "gan": cfg.lambda_gan * adversarial,
+                      "l1": cfg.lambda_l1 * l1, "mask_l1": cfg.lambda_l1 * mask_l1}
+        if self.training:
+            self.steps += 1
+        return losses
+
+    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        last = self._from_last(batch)
+        if last["stage"] == 1:
+            # No D step in Stage I. Zeros that reach no parameter keep the logged columns fixed
+            # and leave D and its Adam moments untouched until Stage II (Adam skips grad-less params).
+            return {key: fake.new_zeros((), requires_grad=True) for key in D_TERMS}
+        logits = self._judge(batch, fake.detach(), last["g1"])
+        return {
+            "D/real": 0.5 * self.gan_loss(logits["target"], True),
+            "D/fake": 0.25 * self.gan_loss(logits["g2"], False),
+            "D/source": 0.25 * self.gan_loss(logits["source"], False),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        cfg = self.config
+        stage = {0: f"Stage I alone for {cfg.g1_steps} steps, then Stage II + D with Stage I frozen",
+                 1: "pinned to Stage I", 2: "pinned to Stage II (Stage I frozen)"}[cfg.stage]
+        return {
+            "model": self.name,
+            "dataset": self.dataset,
+            "config": dataclasses.asdict(cfg),
+            "stage": stage,
+            "current_stage": self.current_stage(),
+            "generator_steps": int(self.steps),
+            "generator_loss_terms": {"stage 1": ["g1_l1", "g1_mask_l1", "g1_ssim"], "stage 2": ["gan", "l1", "mask_l1"],
+                                     "note": "the other stage's terms are logged as 0"},
+            "image_branch_input": "source image + source pose disks" if cfg.input_pose else "source image only",
+            "skip_gate": cfg.skip_gate,
+            "pose_input": f"18 binary disks of radius {cfg.point_radius} in {{-1, 1}}",
+            "discriminators": {"D": "PG2 DCGAN, single images; one batch of " + ", ".join(cfg.d_images)},
+            "canvas": list(self.canvas),
+            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
+                                  f"pad width to {self.canvas[1]} ({cfg.pad_mode}), disks/masks on the canvas, crop back; "
+                                  "D sees the cropped frame padded again"),
+            "training_in_paper": TRAINING[self.dataset],
+            "gaps_filled": list(GAPS),
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Registration
+
+
+def _generator_only(dataset: str = "market", input_pose: bool = True, **config: Any) -> VDGGenerator:
+    cfg = vdg_config(dataset, {**config, "input_pose": input_pose})
+    return build_generator(cfg, _canvas(cfg, dataset))
+
+
+_META = dict(
+    paper="Lakhal et al., ECCVW 2018",
+    title="Pose Guided Human Image Synthesis by View Disentanglement and Enhanced Weighting Loss",
+    year=2018,
+    code=None,
+    described_in="Lakhal, Lanz, Cavallaro, Learnable Masks for Pose-Guided View Synthesis (mUNet; seeds/003)",
+)
+
+
+@MODELS.register(
+    "vdg",
+    **_META,
+    param_counts={"market": 100_571_782, "deepfashion": 175_657_094},
+    generator_builder=lambda dataset="market", **config: _generator_only(dataset, True, **config),
+)
+def build_vdg(dataset: str = "market", **config: Any) -> VDGModel:
+    if config.get("input_pose") is False:
+        raise BenchError("vdg always sees the input pose; use vdg-np for the model without it")
+    return VDGModel(vdg_config(dataset, {**config, "input_pose": True}), dataset, "vdg")
+
+
+@MODELS.register(
+    "vdg-np",
+    **_META,
+    param_counts={"market": 100_551_046, "deepfashion": 175_636_358},
+    generator_builder=lambda dataset="market", **config: _generator_only(dataset, False, **config),
+)
+def build_vdg_wo_pose(dataset: str = "market", **config: Any) -> VDGModel:
+    if config.get("input_pose") is True:
+        raise BenchError("vdg-np never sees the input pose; use vdg for the model with it")
+    return VDGModel(vdg_config(dataset, {**config, "input_pose": False}), dataset, "vdg-np")
