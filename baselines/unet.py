@@ -1,0 +1,178 @@
+"""The U-Net baseline of the SDGAN paper (Lin et al., "Stacked deformable GAN for pose-based
+person image generation").
+
+The paper (section 4.3): "We use the standard U-Net architecture without deformable skip
+connections. The inputs of G and D and the way pose information is represented is the
+same as [Def-GAN]. However, the encoder of G is composed of only one stream." That is
+Def-GAN's own baseline, ``--warp_skip none`` in AliaksandrSiarohin/pose-gan
+(``conditional_gan.make_generator``), which this module builds:
+
+* one encoder on concat(source image, source heatmaps, target heatmaps) = 39 ch, with
+  Def-GAN's layout (:class:`baselines.defgan.Encoder`: channels (64, 128, 256, 512, 512,
+  512) at 128x64, one more 512 level at 256x256);
+* plain skip connections (the encoder feature of each level, no warping, no second
+  stream: skips are half as wide as Def-GAN's);
+* Def-GAN's decoder: ReLU, 4x4 stride-2 transposed conv without bias, scalar instance
+  norm, Dropout(0.5) on the first three steps, concat with the next skip; last step ReLU,
+  3x3 conv with bias to 3, tanh. Keras init (Glorot-uniform, zero biases);
+* Def-GAN's patch discriminator on (source, source heatmaps, image, target heatmaps).
+
+Loss and training (pose-gan README "baseline" commands, which the SDGAN paper follows):
+``-mean log D(G)`` + 100 x pixel L1; Adam 2e-4, (0.5, 0.999), batch 4, 90 epochs x 1000
+iterations, both datasets. The SDGAN paper reports no parameter count; the counts here
+are computed from the layer definitions. DeepFashion at 256x176 runs on Def-GAN's 256x256
+canvas (see :mod:`baselines.defgan`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.blocks import build_config, scaled
+from baselines.defgan import (
+    DATA_SIZES, DROPOUT_STEPS, HEATMAP_SIGMA, IMAGE_CHANNELS, RECONSTRUCTIONS, DefGANModel, Encoder, PatchDiscriminator,
+    _keras_init, _shift, _up, layouts,
+)
+from bench.data.keypoints import NUM_KEYPOINTS
+from bench.errors import BenchError
+from bench.models.base import Batch, PoseTransferModel
+from bench.registry import MODELS
+
+SDGAN_PAPER = "Lin et al., Stacked deformable GAN for pose-based person image generation (SDGAN), 2020"
+
+
+class UNetGenerator(nn.Module):
+    """One-stream U-Net: Def-GAN's encoder on all inputs, plain skips, Def-GAN's decoder."""
+
+    def __init__(self, encoder_channels: tuple[int, ...], decoder_channels: tuple[int, ...],
+                 in_channels: int = IMAGE_CHANNELS + 2 * NUM_KEYPOINTS):
+        super().__init__()
+        if len(encoder_channels) != len(decoder_channels):
+            raise ValueError("encoder and decoder need the same number of levels")
+        self.depth = len(encoder_channels)
+        self.encoder = Encoder(in_channels, encoder_channels)
+        skips = encoder_channels[::-1]
+        steps: list[nn.Module] = []
+        previous = 0
+        for i, out_ch in enumerate(decoder_channels[:-1]):
+            steps.append(_up(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
+            previous = out_ch
+        self.up = nn.ModuleList(steps)
+        self.to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], decoder_channels[-1], 3, 1, 1), nn.Tanh())
+        _keras_init(self)
+
+    def forward(self, source: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
+        size = tuple(source.shape[-2:])
+        if any(s % 2 ** (self.depth - 1) for s in size):
+            raise BenchError(f"the U-Net with {self.depth} levels needs sides divisible by {2 ** (self.depth - 1)}, got {size}")
+        skips = self.encoder(torch.cat((source, source_pose, target_pose), 1))[::-1]
+        out = self.up[0](skips[0])
+        for step, skip in zip(self.up[1:], skips[1:]):
+            out = step(torch.cat((out, skip), 1))
+        return self.to_image(torch.cat((out, skips[-1]), 1))
+
+
+@dataclass
+class UNetConfig:
+    width: float = 1.0  # multiplies every channel count except the 3 output channels (< 1: CPU tests)
+    canvas: tuple[int, int] | None = None  # generator input size; None: the data's size
+    pad_mode: str = "replicate"
+    reconstruction: str = "l1"  # the baseline command: pixel L1 x 100 ("nn" and "none" as in Def-GAN)
+    lambda_l1: float = 100.0
+    lambda_nn: float = 0.01
+    nn_window: int = 3
+    nn_layer: str = "relu1_2"
+    lambda_gan: float = 1.0
+    weights_dir: str | None = None
+
+
+UNET_DATASETS: dict[str, dict[str, Any]] = {
+    "market": dict(nn_window=3),
+    "deepfashion": dict(nn_window=5, canvas=(256, 256)),
+}
+TRAINING = {
+    "market": dict(batch_size=4, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
+    "deepfashion": dict(batch_size=4, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
+}
+
+
+def unet_config(dataset: str, overrides: dict[str, Any]) -> UNetConfig:
+    cfg = build_config(UNetConfig, dataset, UNET_DATASETS, overrides)
+    if cfg.reconstruction not in RECONSTRUCTIONS:
+        raise BenchError(f"unknown reconstruction {cfg.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
+    if cfg.pad_mode not in ("replicate", "constant"):
+        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose 'replicate' or 'constant'")
+    return cfg
+
+
+def unet_generator(config: UNetConfig, dataset: str) -> UNetGenerator:
+    enc, dec = layouts(tuple(config.canvas) if config.canvas else DATA_SIZES[dataset])
+    enc = tuple(scaled(c, config.width) for c in enc)
+    dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+    return UNetGenerator(enc, dec)
+
+
+class UNetModel(DefGANModel):
+    """Def-GAN's losses, discriminator and canvas policy around the one-stream generator."""
+
+    name = "unet"
+
+    def __init__(self, config: UNetConfig, dataset: str):
+        PoseTransferModel.__init__(self)  # DefGANModel.__init__ would build the two-stream generator
+        from bench.train.losses import GANLoss
+
+        self.config, self.dataset = config, dataset
+        self.canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
+        self.generator = unet_generator(config, dataset)
+        self.discriminators = nn.ModuleDict({"D": PatchDiscriminator(ndf=scaled(64, config.width))})
+        self.gan_loss = GANLoss("vanilla", with_logits=True)
+
+    def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
+        """(source, source heatmaps, target heatmaps) on the canvas, and the column pads."""
+        source = batch["source"]
+        if source.dim() != 4:
+            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
+        height, width = source.shape[-2:]
+        canvas_h, canvas_w = self.canvas
+        if canvas_h != height or canvas_w < width:
+            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
+                             "(only widening is supported)")
+        left = (canvas_w - width) // 2
+        right = canvas_w - width - left
+        source_pose, target_pose = batch["source_pose"], batch["target_pose"]
+        if left or right:
+            from bench.data.pose import heatmaps
+
+            source = F.pad(source, (left, right, 0, 0), mode=self.config.pad_mode)
+            source_pose = heatmaps(_shift(batch["source_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            target_pose = heatmaps(_shift(batch["target_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+        return (source, source_pose, target_pose), (left, right)
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta["config"] = dataclasses.asdict(self.config)
+        meta["training_in_original"] = TRAINING[self.dataset]
+        if self.config.reconstruction == "l1":
+            meta["reconstruction"] = f"pixel L1 x{self.config.lambda_l1} (the baseline command)"
+        return meta
+
+
+def _generator_only(dataset: str = "market", **config: Any) -> UNetGenerator:
+    return unet_generator(unet_config(dataset, config), dataset)
+
+
+@MODELS.register(
+    "unet",
+    paper=SDGAN_PAPER,
+    title="U-Net baseline (one-stream Def-GAN without deformable skips)",
+    year=2020,
+    code="https://github.com/AliaksandrSiarohin/pose-gan (--warp_skip none)",
+    generator_builder=_generator_only,
+)
+def build_unet(dataset: str = "market", **config: Any) -> UNetModel:
+    return UNetModel(unet_config(dataset, config), dataset)
