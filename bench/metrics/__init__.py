@@ -7,6 +7,7 @@ from __future__ import annotations
 from bench.registry import METRICS
 from bench.metrics import pckh  # noqa: F401  (registers pckh)
 from bench.metrics import inception, lpips  # noqa: F401  (registers is, mask-is, fid, lpips, mask-lpips)
+from bench.metrics import psnr, ssim  # noqa: F401  (registers ssim, mask-ssim, psnr, mask-psnr, psnr-uint8-wrap)
 
 
 def list_metrics(pattern: str = "*") -> list[str]:

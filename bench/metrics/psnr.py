@@ -1,0 +1,109 @@
+"""PSNR, mask-PSNR and the inflated uint8-wrap PSNR of the PoNA / PISE line (protocol.md §6).
+
+- ``psnr``: per pair ``10 log10(255² / MSE)`` with the MSE over all pixels and
+  channels in float (scikit-image ``peak_signal_noise_ratio(target, generated,
+  data_range=255)``, PG2's / GFLA's ``compare_psnr``); the value is the mean over
+  pairs. The ~14 dB regime on Market (Tang et al. AAAI 2021, Table 1).
+- ``mask-psnr``: the same on both images multiplied by the PG2 mask of the
+  target keypoints, background black, MSE over the *whole* frame (the mask-SSIM
+  convention of PATN applied to PSNR). Tang et al. define no formula and ship no
+  code; their Mask-PSNR (~20 dB) above PSNR (~14 dB) on Market is what this
+  convention gives, since the black background adds zero error.
+- ``psnr-uint8-wrap``: PISE ``util/psnr.py``: ``mse = ((orig - target) ** 2).mean()``
+  on uint8 arrays, ``20 log10(255) - 10 log10(mse)``. numpy wraps the
+  subtraction and the squaring modulo 256, so every pixel's "squared error" is
+  at most 255 and the score is at least 24.07 dB; two independent random images
+  score ~27.9 dB. It reproduces the ~28 dB (Market) / ~31 dB (DeepFashion)
+  values of the PoNA / PISE tables and is kept only to compare with them.
+
+Identical images (MSE 0) score ``inf``, as in scikit-image (``10 log10(255² / 0)``)
+and in PISE's script; the mean over pairs is then ``inf`` too, as theirs would
+be, and ``details["identical"]`` counts such pairs.
+
+PSNR is taken in the dataset frame; DeepFashion is *not* padded to 256 (the
+white columns would add zero error and inflate it; PISE crops its 256-wide
+images back to 176 before PSNR).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.protocol import Protocol
+from bench.metrics.ssim import _progress, check_pairs, load_pairs, map_chunks, target_masks
+from bench.registry import METRICS
+
+PEAK = 255
+DEFAULT_CHUNK = 256
+
+
+def _psnr(mse: torch.Tensor) -> torch.Tensor:
+    """scikit-image's ``10 * log10(data_range**2 / mse)``: mse 0 gives inf."""
+    with np.errstate(divide="ignore"):
+        return torch.from_numpy(10 * np.log10(PEAK**2 / mse.numpy()))
+
+
+def _mean_square(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(P,) float64 mean of the squared differences; exact (integer sums below 2**53)."""
+    diff = x.numpy().reshape(len(x), -1).astype(np.float64) - y.numpy().reshape(len(y), -1)
+    return torch.from_numpy(np.einsum("pi,pi->p", diff, diff) / diff.shape[1])
+
+
+def psnr_scores(
+    generated: np.ndarray,
+    targets: np.ndarray,
+    masks: np.ndarray | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    threads: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """(N,) float64 PSNR per pair, peak 255; ``masks`` (N, H, W) bool blacken the background of both."""
+    check_pairs(generated, targets, masks)
+
+    def score(rows: slice) -> torch.Tensor:
+        return _psnr(_mean_square(*load_pairs(generated, targets, masks, rows)))
+
+    return map_chunks(score, len(generated), chunk, threads, desc="psnr", progress=progress)
+
+
+def wrapped_psnr_scores(generated: np.ndarray, targets: np.ndarray, chunk: int = DEFAULT_CHUNK, threads: int | None = None) -> np.ndarray:
+    """(N,) float64 PSNR with PISE's uint8 arithmetic: difference and square both wrap modulo 256."""
+    check_pairs(generated, targets)
+
+    def score(rows: slice) -> torch.Tensor:
+        orig, target = generated[rows], targets[rows]
+        mse = ((orig - target) ** 2).mean(axis=(-3, -2, -1))  # numpy uint8: wraps twice, as in PISE
+        with np.errstate(divide="ignore"):
+            return torch.from_numpy(20 * math.log10(PEAK) - 10 * np.log10(mse))
+
+    return map_chunks(score, len(generated), chunk, threads)
+
+
+def _result(scores: np.ndarray, **details) -> MetricResult:
+    return MetricResult.from_scores(scores, identical=int(np.isposinf(scores).sum()), **details)
+
+
+@METRICS.register("psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1); GFLA / PG2 compare_psnr",
+                  version="10*log10(255^2/MSE), float MSE per pair, mean over pairs (skimage peak_signal_noise_ratio)",
+                  per_pair=True, convention="float")
+def psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
+    return _result(psnr_scores(inputs.generated, inputs.targets, progress=_progress(inputs)))
+
+
+@METRICS.register("mask-psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1, Market Mask-PSNR)",
+                  version="psnr of both images times the PG2 target mask (black background), MSE over the whole frame",
+                  per_pair=True, convention="float, masked images")
+def mask_psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
+    masks = target_masks(inputs)
+    return _result(psnr_scores(inputs.generated, inputs.targets, masks, progress=_progress(inputs)), masked=True)
+
+
+@METRICS.register("psnr-uint8-wrap", higher_is_better=True, paper="PISE util/psnr.py (Zhang et al. 2021); PoNA Table I values",
+                  version="((orig - target)**2).mean() on uint8 (wraps mod 256), 20*log10(255) - 10*log10(mse)",
+                  per_pair=True, convention="uint8-wrap: inflated, >= 24.07 dB for any images; only to compare with PoNA/PISE")
+def psnr_uint8_wrap(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
+    """The PoNA / PISE PSNR: uint8 overflow makes it ~28 dB on Market whatever the generator (not a real PSNR)."""
+    return _result(wrapped_psnr_scores(inputs.generated, inputs.targets), convention="uint8-wrap")

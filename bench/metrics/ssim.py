@@ -1,0 +1,404 @@
+"""SSIM and mask-SSIM with the authors' call, batched in torch (protocol.md §3, §4).
+
+Every published SSIM in this line (pose-gan test.py, PATN / PoNA
+``tool/getMetrics_*.py``) is, per uint8 image pair,
+``compare_ssim(reference, generated, gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, multichannel=True,
+data_range=generated.max() - generated.min())``: per-channel SSIM maps with
+Gaussian-weighted statistics, a border of 5 px cropped, averaged over the map and
+then over the three channels; the score is the mean over pairs.
+
+Two kernel conventions (``Protocol.ssim_kernel``):
+
+- ``legacy-13``: scikit-image <= 0.14 (PATN pins 0.14.2, pose-gan 0.13.1) filters
+  with ``scipy.ndimage.gaussian_filter(sigma=1.5)`` and scipy's default
+  ``truncate=4.0``: radius 6, 13 taps; the crop still uses ``win_size=11``
+  (5 px). Read from ``skimage/measure/_structural_similarity.py`` of that era
+  ("this ends up giving a 13-tap rather than 11-tap Gaussian").
+- ``skimage-11``: scikit-image >= 0.15 passes ``truncate=3.5``: radius 5, 11
+  taps, crop 5 px (today's ``skimage.metrics.structural_similarity``).
+
+Both filter with scipy's ``mode='reflect'`` (``d c b a | a b c d``).
+
+DeepFashion (PATN ``getMetrics_fashion.py`` ``addBounding``): each 176-wide
+image gets 40 white columns per side, so SSIM is taken at 256x256. For
+mask-SSIM the padded columns are *black*: they lie outside the target mask, and
+masking is done in the padded frame (the 256x256 frame of the pose-gan
+annotations, where the mask of the shifted keypoints is zero there). PATN itself
+reports no mask metric on DeepFashion.
+
+mask-SSIM: both images multiplied by the PG2 mask of the *target* keypoints
+(background black), ``data_range`` from the masked generated image.
+
+A constant generated image has ``data_range`` 0, so C1 = C2 = 0 and SSIM is
+0/0 wherever a window of the target is flat too (scikit-image returns nan for
+such an image, or ~0 when no target window is flat). Its score is nan; the
+metric's value is the mean over the other pairs and ``details`` counts them
+(the authors' ``np.mean`` would have turned the whole result into nan).
+
+How it is fast: the Gaussian filter is separable and only the cropped part of
+each filtered map is ever used, so filtering is banded matrix products (the
+reflect boundary folded into the matrices), batched over pairs, channels and
+statistics with the images laid out (H, maps, W). Instead of the five maps
+x, y, x², y², xy we filter four: s = x + y, d = x - y, s², d²; then
+ux² + uy² = (us² + ud²) / 2, 2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2
+and 2 vxy = (vs - vd) / 2.
+
+Precision: "float64" (default) matches scikit-image to ~1e-13. "float32" is
+about twice as fast but a local variance E[u²] - E[u]² loses ~eps32 * E[u²] to
+cancellation; where two images differ by a constant over flat regions that
+moves SSIM by up to ~1e-5..1e-4 (measured; random images ~1e-7), so it is an
+option for quick looks, not the protocol.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.protocol import Protocol
+from bench.registry import METRICS
+
+SIGMA = 1.5
+K1, K2 = 0.01, 0.03
+WIN_SIZE = 11  # the crop: (WIN_SIZE - 1) // 2 px per border, in both conventions
+TRUNCATE = {"legacy-13": 4.0, "skimage-11": 3.5}
+FASHION_PAD = 40  # px per side: 176 -> 256 (PATN addBounding)
+PRECISIONS = ("float64", "float32")
+# Pixels (H x W) per batched step: 4 Market pairs, 1 padded DeepFashion pair; the maps
+# of a step then stay near the L2/L3 caches (tests/benchmarks/test_pixel_metrics_speed.py).
+CHUNK_PIXELS = 4 * 128 * 64
+
+
+# ----------------------------------------------------------------------------- the filter
+
+
+def gaussian_taps(truncate: float, sigma: float = SIGMA) -> np.ndarray:
+    """scipy.ndimage's 1-D Gaussian: radius ``int(truncate * sigma + 0.5)``, normalised to sum 1."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / (sigma * sigma) * x * x)
+    return phi / phi.sum()
+
+
+def reflect_index(i: int, n: int) -> int:
+    """scipy ``mode='reflect'``: the edge sample is repeated (``d c b a | a b c d``)."""
+    period = 2 * n
+    i %= period
+    return i if i < n else period - 1 - i
+
+
+def filter_matrix(n: int, taps: np.ndarray, crop: int) -> np.ndarray:
+    """(n - 2 crop, n) matrix G with ``G @ signal == gaussian_filter(signal)[crop:n - crop]``."""
+    radius = len(taps) // 2
+    matrix = np.zeros((n - 2 * crop, n))
+    for out in range(crop, n - crop):
+        for k, weight in enumerate(taps, start=-radius):
+            matrix[out - crop, reflect_index(out + k, n)] += weight
+    return matrix
+
+
+@dataclass(frozen=True)
+class Band:
+    """Rows [start, stop) of a banded matrix, restricted to its nonzero columns [lo, hi)."""
+
+    start: int
+    stop: int
+    lo: int
+    hi: int
+    weights: torch.Tensor
+
+
+def bands(matrix: np.ndarray, rows: int, dtype: torch.dtype) -> list[Band]:
+    out = []
+    for start in range(0, matrix.shape[0], rows):
+        block = matrix[start : start + rows]
+        cols = np.flatnonzero(block.any(axis=0))
+        lo, hi = int(cols[0]), int(cols[-1]) + 1
+        out.append(Band(start, start + len(block), lo, hi, torch.tensor(block[:, lo:hi], dtype=dtype)))
+    return out
+
+
+def equal_bands(n: int, target: int) -> int:
+    """Band width that splits ``n`` into equal bands, as close to ``target`` as the divisors of n allow."""
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - target), d))
+
+
+@dataclass
+class GaussianWindow:
+    """The cropped Gaussian filter of one image size and kernel convention, as banded matmuls.
+
+    ``__call__`` takes maps laid out (H, M, W) (M = maps x channels x pairs) and
+    returns them filtered and cropped as (B, H - 10, M, (W - 10) / B): rows
+    first (one left-multiplication per band of ``band`` output rows, on a
+    contiguous slice of input rows), then columns, in B bands of equal width
+    that each fill one contiguous block of the output (the column order is
+    given up: SSIM only averages over pixels). Bands keep the products near the
+    13 (or 11) multiply-adds per output that the filter needs, where dense
+    products would spend 128 and 64.
+    """
+
+    size: tuple[int, int]
+    kernel: str = "legacy-13"
+    band: int = 16
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kernel not in TRUNCATE:
+            raise ValueError(f"unknown SSIM kernel {self.kernel!r}; valid: {', '.join(TRUNCATE)}")
+        if min(self.size) < WIN_SIZE:
+            raise ValueError(f"images of size {self.size} are smaller than the SSIM window {WIN_SIZE}")
+        taps, crop = gaussian_taps(TRUNCATE[self.kernel]), (WIN_SIZE - 1) // 2
+        self.rows = filter_matrix(self.size[0], taps, crop)
+        self.cols = filter_matrix(self.size[1], taps, crop)
+        self.out_size = (self.rows.shape[0], self.cols.shape[0])
+        self.col_band = equal_bands(self.out_size[1], self.band + 8)
+
+    def bands(self, dtype: torch.dtype) -> tuple[list[Band], list[Band]]:
+        """Row bands and (transposed) column bands in ``dtype``, built once."""
+        if dtype not in self._cache:
+            cols = [Band(b.start, b.stop, b.lo, b.hi, b.weights.T.contiguous()) for b in bands(self.cols, self.col_band, dtype)]
+            self._cache[dtype] = (bands(self.rows, self.band, dtype), cols)
+        return self._cache[dtype]
+
+    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
+        height, m, width = maps.shape
+        row_bands, col_bands = self.bands(maps.dtype)
+        out_h = self.out_size[0]
+        flat = maps.reshape(height, m * width)
+        down = torch.empty(out_h, m * width, dtype=maps.dtype)
+        for band in row_bands:
+            torch.mm(band.weights, flat[band.lo : band.hi], out=down[band.start : band.stop])
+        down = down.view(out_h * m, width)
+        out = torch.empty(len(col_bands), out_h * m, self.col_band, dtype=maps.dtype)
+        for i, band in enumerate(col_bands):
+            torch.mm(down[:, band.lo : band.hi], band.weights, out=out[i])
+        return out.view(len(col_bands), out_h, m, self.col_band)
+
+
+# ----------------------------------------------------------------------------- batched SSIM
+
+
+def _statistics(window: GaussianWindow, generated: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Filtered s, d, s², d² of uint8 (P, H, W, C) pairs: (4, B, H', C*P, W'/B) (pixel order aside).
+
+    s is centred on 255 (variances ignore the shift; float32 keeps more bits).
+    """
+    pairs, height, width, channels = generated.shape
+    layout = (height, channels, pairs, width)  # rows lead, columns trail
+    x = torch.empty(layout, dtype=dtype).copy_(generated.permute(1, 3, 0, 2))
+    y = torch.empty(layout, dtype=dtype).copy_(targets.permute(1, 3, 0, 2))
+    maps = torch.empty(height, 4, channels, pairs, width, dtype=dtype)
+    s, d, s2, d2 = maps.unbind(1)
+    torch.add(x, y, out=s).sub_(255.0)
+    torch.sub(x, y, out=d)
+    torch.mul(s, s, out=s2)
+    torch.mul(d, d, out=d2)
+    filtered = window(maps.view(height, 4 * channels * pairs, width))  # (B, H', 4*C*P, W'/B)
+    b, out_h, _, w = filtered.shape
+    return filtered.view(b, out_h, 4, channels * pairs, w).movedim(2, 0)
+
+
+def ssim_batch(
+    window: GaussianWindow, generated: torch.Tensor, targets: torch.Tensor, data_range: torch.Tensor, precision: str = "float64"
+) -> torch.Tensor:
+    """(P,) float64 SSIM of uint8 (P, H, W, C) pairs; ``data_range`` (P,) float64 per pair."""
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    mean_s, mean_d, var_s, var_d = _statistics(window, generated, targets, dtype).unbind(0)
+    var_s.addcmul_(mean_s, mean_s, value=-1)
+    var_d.addcmul_(mean_d, mean_d, value=-1)
+    luma_s = mean_s.add_(255.0).square_()
+    luma_d = mean_d.square_()
+    channels = generated.shape[-1]
+    c1 = (2 * (K1 * data_range) ** 2).repeat(channels).to(dtype).view(-1, 1)  # (C*P, 1): channel-major
+    c2 = (2 * (K2 * data_range) ** 2).repeat(channels).to(dtype).view(-1, 1)
+    # SSIM = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), numerator and denominator doubled.
+    numerator = (luma_s - luma_d).add_(c1).mul_((var_s - var_d).add_(c2))
+    denominator = luma_s.add_(luma_d).add_(c1).mul_(var_s.add_(var_d).add_(c2))
+    ssim_map = numerator.div_(denominator)  # (B, H', C*P, W'/B)
+    per_channel = ssim_map.sum(dim=(0, 1, 3), dtype=torch.float64) / (window.out_size[0] * window.out_size[1])
+    scores = per_channel.view(channels, -1).mean(dim=0)
+    # data_range 0 (constant generated image) makes C1 = C2 = 0 and SSIM 0/0 in flat windows.
+    return torch.where(data_range > 0, scores, torch.full_like(scores, math.nan))
+
+
+def dynamic_range(images: torch.Tensor) -> torch.Tensor:
+    """The authors' ``data_range``: max - min of each uint8 image, (P,) float64."""
+    flat = images.reshape(len(images), -1)
+    return (flat.amax(dim=1).to(torch.float64) - flat.amin(dim=1).to(torch.float64))
+
+
+def pad_columns(images: torch.Tensor, pad: int, value: int) -> torch.Tensor:
+    """uint8 (P, H, W, C) -> (P, H, W + 2 pad, C), the new columns filled with ``value``."""
+    p, h, w, c = images.shape
+    out = torch.full((p, h, w + 2 * pad, c), value, dtype=images.dtype)
+    out[:, :, pad : pad + w] = images
+    return out
+
+
+def check_pairs(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None) -> None:
+    if generated.shape != targets.shape or generated.ndim != 4 or generated.dtype != np.uint8 or targets.dtype != np.uint8:
+        raise ValueError(f"expected two uint8 (N, H, W, 3) arrays of one shape, got {generated.shape} {generated.dtype} "
+                         f"and {targets.shape} {targets.dtype}")
+    if masks is not None and masks.shape != generated.shape[:3]:
+        raise ValueError(f"masks of shape {masks.shape} do not match images of shape {generated.shape}")
+
+
+def load_pairs(
+    generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, rows: slice, pad: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 torch (generated, target) of ``rows``, masked (black background) then padded.
+
+    Padding is white without a mask and black with one (the padded columns are
+    outside the mask).
+    """
+    x, y = torch.from_numpy(np.ascontiguousarray(generated[rows])), torch.from_numpy(np.ascontiguousarray(targets[rows]))
+    if masks is not None:
+        m = torch.from_numpy(np.ascontiguousarray(masks[rows])).unsqueeze(-1).to(torch.uint8)
+        x, y = x * m, y * m
+    if pad:
+        value = 0 if masks is not None else 255
+        x, y = pad_columns(x, pad, value), pad_columns(y, pad, value)
+    return x, y
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def map_chunks(
+    fn: Callable[[slice], torch.Tensor], n: int, chunk: int, threads: int | None = None, desc: str = "", progress: bool = False
+) -> np.ndarray:
+    """``fn`` over slices of ``chunk`` rows of ``range(n)``, concatenated as float64 numpy.
+
+    With several threads each worker runs whole chunks with torch's intra-op
+    parallelism set to 1 for the duration (restored after): the chunks are
+    small, and OpenMP fork/join per operation costs more than it gains (and
+    collapses when the cores are shared).
+    """
+    rows = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    threads = min(threads or torch.get_num_threads(), len(rows))
+    bar = tqdm(total=len(rows), desc=desc, unit="chunk", disable=not progress, file=sys.stderr)
+
+    def run(r: slice) -> torch.Tensor:
+        with torch.no_grad():
+            out = fn(r)
+        bar.update()
+        return out
+
+    with bar:
+        if threads <= 1:
+            parts = [run(r) for r in rows]
+        else:
+            with torch_threads(1), ThreadPoolExecutor(threads) as pool:
+                parts = list(pool.map(run, rows))
+    return torch.cat(parts).numpy() if parts else np.zeros(0)
+
+
+_WINDOWS: dict[tuple[tuple[int, int], str], GaussianWindow] = {}
+
+
+def window_for(size: tuple[int, int], kernel: str) -> GaussianWindow:
+    key = (tuple(size), kernel)
+    if key not in _WINDOWS:
+        _WINDOWS[key] = GaussianWindow(key[0], kernel)
+    return _WINDOWS[key]
+
+
+def ssim_scores(
+    generated: np.ndarray,
+    targets: np.ndarray,
+    kernel: str = "legacy-13",
+    *,
+    masks: np.ndarray | None = None,
+    pad: int = 0,
+    precision: str = "float64",
+    chunk: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """(N,) float64 SSIM per pair with the authors' arguments (``data_range`` from each generated image).
+
+    ``masks`` (N, H, W) bool multiply both images first (mask-SSIM); ``pad``
+    adds that many columns per side (white, or black when masked).
+    ``precision``: "float64" (default; scikit-image to ~1e-13) or "float32"
+    (faster; up to ~1e-4 off where images differ by a constant over flat regions).
+    ``chunk``: pairs per batched step (default: :data:`CHUNK_PIXELS` worth);
+    ``threads``: workers (default ``torch.get_num_threads()``).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    check_pairs(generated, targets, masks)
+    size = (generated.shape[1], generated.shape[2] + 2 * pad)
+    window = window_for(size, kernel)
+    window.bands(torch.float64 if precision == "float64" else torch.float32)  # build once, before the workers
+
+    def score(rows: slice) -> torch.Tensor:
+        x, y = load_pairs(generated, targets, masks, rows, pad)
+        return ssim_batch(window, x, y, dynamic_range(x), precision)
+
+    chunk = chunk or max(1, CHUNK_PIXELS // (size[0] * size[1]))
+    return map_chunks(score, len(generated), chunk, threads, desc="ssim", progress=progress)
+
+
+# ----------------------------------------------------------------------------- the metrics
+
+
+def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
+    """Columns of padding per side for SSIM on this dataset and protocol (0 = none)."""
+    return FASHION_PAD if inputs.layout.kind.name == "deepfashion" and protocol.fashion_pad_256 else 0
+
+
+def target_masks(inputs: EvalInputs) -> np.ndarray:
+    """(N, H, W) bool PG2 masks of the target keypoints, in the dataset frame (protocol.md §4)."""
+    from bench.data.masks import pg2_masks
+
+    return pg2_masks(inputs.target_keypoints, tuple(inputs.generated.shape[1:3]))
+
+
+def _progress(inputs: EvalInputs) -> bool:
+    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+
+
+def _result(scores: np.ndarray, **details) -> MetricResult:
+    defined = ~np.isnan(scores)
+    if not defined.any():
+        return MetricResult(value=None, per_pair=scores, reason="every generated image is constant (SSIM undefined)", details=details)
+    details["constant_generated"] = int((~defined).sum())  # SSIM 0/0: left out of the mean
+    return MetricResult(value=float(scores[defined].mean()), per_pair=scores, details=details)
+
+
+_SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
+              "multichannel=True, data_range=generated.max()-generated.min())")
+
+
+@METRICS.register("ssim", higher_is_better=True, paper="Wang et al. 2004; pose-gan / PATN getMetrics protocol",
+                  version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion padded white to 256x256", per_pair=True)
+def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
+    pad = fashion_pad(inputs, protocol)
+    scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs))
+    return _result(scores, kernel=protocol.ssim_kernel, pad=pad)
+
+
+@METRICS.register("mask-ssim", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask; pose-gan / PATN getMetrics_market.py",
+                  version=f"{_SSIM_CALL} on images times the PG2 target mask (black background); "
+                          "DeepFashion padded black to 256x256", per_pair=True)
+def mask_ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
+    pad = fashion_pad(inputs, protocol)
+    scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, masks=target_masks(inputs), pad=pad,
+                         progress=_progress(inputs))
+    return _result(scores, kernel=protocol.ssim_kernel, pad=pad, masked=True)
