@@ -3,6 +3,7 @@ from baselines import patn  # noqa: F401
 from baselines import pona  # noqa: F401
 from baselines import reference  # noqa: F401
 from baselines import defgan  # noqa: F401
+from baselines import gfla  # noqa: F401
 from baselines import pg2  # noqa: F401
 from baselines import msdefgan  # noqa: F401
 from baselines import vdg  # noqa: F401
