@@ -6,6 +6,7 @@ from baselines import defgan  # noqa: F401
 from baselines import gfla  # noqa: F401
 from baselines import pg2  # noqa: F401
 from baselines import msdefgan  # noqa: F401
+from baselines import msdefgan_drender  # noqa: F401
 from baselines import vdg  # noqa: F401
 from baselines import unet  # noqa: F401
 from baselines import vunet  # noqa: F401
