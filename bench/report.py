@@ -1,0 +1,102 @@
+"""The results folder a user reads after ``dvc repro``.
+
+``write_report`` turns the evaluation records under ``results/metrics`` into:
+
+- ``leaderboard.md`` / ``leaderboard.tex``: every measured model on every dataset
+  (one table per protocol; ↑/↓ headers, best bold, second underlined);
+- ``tables/<paper>-<table>.md`` / ``.tex``: each published table of the five seed
+  papers in its own layout, each cell "measured (published)";
+- ``figures/``: bar charts per metric and dataset, and a qualitative grid per
+  dataset when generated images are given.
+
+Numbers measured on the synthetic datasets are not comparable with the published
+ones; the headers say which dataset folder a measured value comes from.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.io import atomic_write_text
+from bench.leaderboard import load_published, load_results, paper_table, render_latex, render_markdown
+
+METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "lpips", "mask-lpips", "psnr", "mask-psnr",
+                "psnr-uint8-wrap", "pckh"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _dataset_names(ours: pd.DataFrame) -> dict[str, str]:
+    """Which dataset folders (record file stems, ``<model>/<dataset>.json``) each kind was measured on."""
+    stems = ours.assign(stem=ours["file"].map(lambda f: Path(f).stem))
+    return {kind: ", ".join(sorted(set(group["stem"]))) for kind, group in stems.groupby("dataset")}
+
+
+def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, str]:
+    """Markdown and LaTeX of all measured models, one section per protocol."""
+    md, tex = ["# Leaderboard", ""], []
+    sources = "; ".join(f"{kind}: measured on {name}" for kind, name in sorted(datasets.items()))
+    for protocol, rows in ours.groupby("protocol", sort=True):
+        metrics = [m for m in METRIC_ORDER if m in set(rows["metric"])] + sorted(set(rows["metric"]) - set(METRIC_ORDER))
+        md += [f"## Protocol `{protocol}`", "", f"Datasets — {sources}.", "",
+               render_markdown(rows, metrics=metrics).rstrip(), ""]
+        tex += [f"% protocol {protocol}; {sources}", render_latex(rows, metrics=metrics)]
+    unavailable = ours[ours["value"].isna() & ours["reason"].notna()].drop_duplicates("metric")
+    if len(unavailable):
+        md += ["## Unavailable metrics (n/a)", ""]
+        md += [f"- **{r.metric}**: {r.reason}" for r in unavailable.itertuples()]
+        md.append("")
+    return "\n".join(md), "\n".join(tex)
+
+
+def paper_tables(published: pd.DataFrame, ours: pd.DataFrame, out: Path) -> list[Path]:
+    """Every published table re-rendered with measured values beside the published ones."""
+    written = []
+    for (paper, table), _ in published.groupby(["paper", "table"], sort=False):
+        md, tex = paper_table(published, ours, paper, table)
+        stem = out / f"{paper}-{_slug(table)}"
+        atomic_write_text(stem.with_suffix(".md"), f"# {paper}, {table}\n\n{md}")
+        atomic_write_text(stem.with_suffix(".tex"), tex)
+        written += [stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    return written
+
+
+def write_report(metrics_dir: str | Path, out: str | Path, published_csv: str | Path | None = None,
+                 generated: Mapping[str, Mapping[str, Path]] | None = None,
+                 dataset_roots: Mapping[str, Path] | None = None, pairs_dirs: Mapping[str, Path] | None = None) -> list[Path]:
+    """Write leaderboards, paper tables and figures into ``out``; return the files written.
+
+    ``generated`` maps dataset name -> {model: folder of generated images}; with
+    ``dataset_roots`` (and ``pairs_dirs``) it adds one qualitative grid per dataset.
+    """
+    metrics_dir, out = Path(metrics_dir), Path(out)
+    ours = load_results(metrics_dir)
+    if ours.empty:
+        raise BenchError(f"no evaluation records under {metrics_dir}: run `bench evaluate` first")
+    md, tex = leaderboard(ours, _dataset_names(ours))
+    atomic_write_text(out / "leaderboard.md", md)
+    atomic_write_text(out / "leaderboard.tex", tex)
+    written = [out / "leaderboard.md", out / "leaderboard.tex"]
+    if published_csv is not None:
+        written += paper_tables(load_published(published_csv), ours, out / "tables")
+    written += _figures(metrics_dir, ours, out / "figures", generated or {}, dataset_roots or {}, pairs_dirs or {})
+    return written
+
+
+def _figures(metrics_dir: Path, ours: pd.DataFrame, out: Path, generated, roots, pairs_dirs) -> list[Path]:
+    from bench.figures import bar_charts, qualitative_figure, save_figure
+
+    written = []
+    for (kind, protocol), _ in ours.groupby(["dataset", "protocol"]):
+        written += bar_charts(metrics_dir, kind, out / f"bars-{kind}-{protocol}", protocol=protocol)
+    for name, models in generated.items():
+        if name in roots and models:
+            figure, _ = qualitative_figure(roots[name], dict(models), pairs_dirs.get(name), n=4, seed=0)
+            written.append(save_figure(figure, out / f"samples-{name}.png"))
+    return written
