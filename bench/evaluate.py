@@ -15,12 +15,19 @@ pairs, or forced with ``fmt``):
   PATN tool/getMetrics_market.py. The *dataset* target is the reference, not the
   composite's (JPEG re-encoded) 3rd panel;
 * ``gfla``: GFLA's ``{from_stem}_2_{to_stem}_vis.jpg`` single images (model/pose_model.py).
+
+Multi-source (``sources`` n >= 1, ``bench evaluate --sources n``): the "pairs" are the
+n-source test tuples of ``bench.data.multisource.tuple_file`` (the smallest prepared
+K >= n), one per tuple as its pair key ``(from_key, to)``; images must be in the
+``single`` layout (``bench generate --sources n``). Metrics see ``to`` as the target
+exactly as for pairs; the record adds ``sources`` and ``tuples_file``.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -60,6 +67,7 @@ class EvalConfig:
     format: str = "auto"
     model: str | None = None  # label in the record; default: the generated folder's name
     progress: bool = True
+    sources: int = 0  # 0: the test pairs; n >= 1: the n-source test tuples
 
 
 def generated_name(source: str, target: str) -> str:
@@ -334,6 +342,8 @@ def format_table(record: dict[str, Any]) -> str:
     pairs = record["pairs"]
     head = (f"model {record['model']} | dataset {record['dataset']['kind']} | protocol {record['protocol']['name']} | "
             f"pairs {pairs['evaluated']}/{pairs['expected']} ({100 * pairs['coverage']:.1f}%)")
+    if record.get("sources"):
+        head += f" | {record['sources']} source(s) per target"
     width = max([len("metric"), *map(len, record["metrics"])])
     rows = [head, f"{'metric':<{width}} {'':<2} {'value':>10}"]
     for name, m in record["metrics"].items():
@@ -346,6 +356,32 @@ def format_table(record: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- the whole run
+
+
+def scored_pairs(layout: DatasetLayout, sources: int) -> tuple[Path, list[Pair]]:
+    """The file listing what is scored and its pairs: the test pairs, or the pair keys of the n-source tuples."""
+    if not sources:
+        path = layout.pairs("test")
+        return path, read_pairs(path)
+    from bench.data.multisource import pair_keys, tuple_file
+    from bench.data.splits import read_tuples
+
+    path = tuple_file(layout, "test", sources)
+    return path, pair_keys(read_tuples(path, sources), path)
+
+
+def check_generation_sources(generated_dir: Path, sources: int) -> None:
+    """A folder from ``bench generate`` records its number of sources: it must be the one evaluated."""
+    manifest = generated_dir / "generation.json"
+    if not manifest.is_file():
+        return
+    try:
+        recorded = json.loads(manifest.read_text()).get("sources")
+    except (ValueError, AttributeError):
+        return  # not ours to judge: discovery still checks every file
+    if recorded is not None and recorded != sources:
+        raise DataError(manifest, f"images were generated with sources={recorded} but are evaluated with "
+                                  f"--sources {sources}; pass --sources {recorded}")
 
 
 @dataclass
@@ -361,16 +397,19 @@ def evaluate(config: EvalConfig) -> Evaluation:
     entries = select_metrics(config.metrics)  # fail on a bad metric name before any work
     protocol = get_protocol(config.protocol)
     layout = DatasetLayout.open(config.dataset, config.pairs_dir)
-    pairs_file = layout.pairs("test")
-    all_pairs = read_pairs(pairs_file)
+    if not config.real_data:
+        check_generation_sources(config.generated_dir, config.sources)
+    pairs_file, all_pairs = scored_pairs(layout, config.sources)
     if not all_pairs:
         raise DataError(pairs_file, "no test pairs")
+    if config.sources and config.format not in ("auto", "single"):
+        raise BenchError(f"--sources {config.sources} reads {{from_key}}___{{to}}.png images (format single), not {config.format!r}")
     estimator = load_estimator(config.estimator)
     size = layout.kind.image_size
     if config.real_data:
         discovery, pairs, generated = None, all_pairs, None
     else:
-        discovery = discover(config.generated_dir, all_pairs, config.format)
+        discovery = discover(config.generated_dir, all_pairs, "single" if config.sources else config.format)
         check_coverage(discovery, config.generated_dir, config.allow_missing)
         order = sorted(discovery.files)
         pairs = [all_pairs[i] for i in order]
@@ -378,5 +417,6 @@ def evaluate(config: EvalConfig) -> Evaluation:
     inputs = build_inputs(config, layout, pairs, generated, estimator)
     results = run_metrics(entries, inputs, protocol, config.real_data)
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
+    record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None)
     write_outputs(config.out, record, pairs, results)
     return Evaluation(record, results)

@@ -4,6 +4,10 @@
     torchrun --standalone --nproc_per_node=4 --no-python bench train patn --dataset ... --profile paper --out ...
     bench generate patn --dataset data/synth-market --checkpoint runs/patn-market --out generated/patn-market
     bench generate source-copy --dataset data/synth-market --out generated/source-copy-market
+
+Multi-source (``bench.data.multisource``): ``--sources K`` trains on the K-source
+tuples of the prepared folder; ``bench generate --sources n`` writes one image per
+n-source test tuple.
 """
 from __future__ import annotations
 
@@ -29,10 +33,17 @@ def train(
     device: Optional[str] = None,
     weights_dir: Optional[Path] = None,
     progress: bool = True,
+    config: Any = None,
+    sources: Optional[int] = None,
 ) -> dict[str, float]:
-    """Train ``model_name`` on the train split of ``dataset`` into the run folder ``out``."""
+    """Train ``model_name`` on the train split of ``dataset`` into the run folder ``out``.
+
+    ``config`` (a resolved ``TrainConfig``) replaces the profile lookup; the DVC
+    pipeline passes the per-cell config that ``pipelines/configure.py`` wrote.
+    """
     from bench.data.dataset import PairDataset
     from bench.data.layout import DatasetLayout
+    from bench.data.multisource import check_model_sources, tuple_dataset
     from bench.models import create_model, list_models
     from bench.registry import MODELS
     from bench.train.checkpoint import seed_everything
@@ -51,8 +62,13 @@ def train(
         overrides["device"] = device
     if weights_dir is not None:
         overrides["model.weights_dir"] = str(weights_dir)
-    config = load_config(model_name, layout.kind.name, profile, params, overrides, models=list_models())
+    if sources is not None:
+        overrides["sources"] = sources
+    if config is None:
+        config = load_config(model_name, layout.kind.name, profile, params, overrides, models=list_models())
 
+    if config.sources:
+        check_model_sources(model_name, config.sources)  # before any process group or weights
     if config.threads:
         import torch
 
@@ -61,10 +77,13 @@ def train(
     try:
         seed_everything(config.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         model = create_model(model_name, layout.kind.name, **config.model)
-        train_set = PairDataset(layout, "train", flip=config.flip)
+        if config.sources:
+            train_set, listing = tuple_dataset(layout, "train", config.sources, model_name, flip=config.flip)
+        else:
+            train_set, listing = PairDataset(layout, "train", flip=config.flip), layout.pairs("train")
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
         extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
-                 "pairs": str(layout.pairs("train")), "train_pairs": len(train_set)}
+                 "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}
         trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra)
         return trainer.fit(resume=resume)
     finally:
@@ -82,17 +101,26 @@ def generate(
     num_workers: int = 0,
     progress: bool = True,
     conversion: str = "round",
+    sources: int = 0,
 ) -> Path:
-    """Write ``{from}___{to}.png`` for every test pair of ``dataset`` into the folder ``out``."""
+    """Write ``{from}___{to}.png`` for every test pair of ``dataset`` into the folder ``out``.
+
+    With ``sources`` n >= 1: one image per n-source test tuple, named by its pair key
+    (``bench.data.multisource``), in tuple order.
+    """
     from bench.data.dataset import PairDataset
     from bench.data.layout import DatasetLayout
+    from bench.data.multisource import NAMING_RULE, check_model_sources, pair_keys, tuple_dataset
+    from bench.data.splits import read_tuples
     from bench.models import create_model
     from bench.train.distributed import resolve_device
     from bench.train.generate import generate as run_generation
-    from bench.train.generate import load_trained
+    from bench.train.generate import image_name, load_trained
 
     layout = DatasetLayout.open(dataset, pairs_dir)
     kind = layout.kind.name
+    if sources:
+        check_model_sources(model_name, sources)
     if checkpoint is not None:
         model, info = load_trained(checkpoint, kind)
         if info["model"] != model_name:
@@ -102,10 +130,18 @@ def generate(
         if model.trainable:
             raise BenchError(f"{model_name} is trainable: pass --checkpoint RUN_DIR (from `bench train`)")
         info = {"model": model_name, "dataset": kind, "checkpoint": None}
-    test_set = PairDataset(layout, "test")
-    info = {**info, "dataset_root": str(layout.root), "pairs": str(layout.pairs("test")), "split": "test"}
+    names, naming = None, "{from}___{to}.png, in pair order"
+    if sources:
+        test_set, listing = tuple_dataset(layout, "test", sources, model_name)
+        names = [image_name(a, b) for a, b in pair_keys(read_tuples(listing, sources), listing)]
+        naming = NAMING_RULE
+    else:
+        test_set, listing = PairDataset(layout, "test"), layout.pairs("test")
+    info = {**info, "dataset_root": str(layout.root), "pairs": str(listing), "split": "test", "sources": sources,
+            "tuples": str(listing) if sources else None}
     return run_generation(model, test_set, out, batch_size=batch_size, device=resolve_device(device),
-                          num_workers=num_workers, progress=progress, conversion=conversion, info=info)
+                          num_workers=num_workers, progress=progress, conversion=conversion, info=info,
+                          names=names, naming=naming)
 
 
 def register(app: typer.Typer) -> None:
@@ -122,6 +158,7 @@ def register(app: typer.Typer) -> None:
         set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config key: key=value or model.key=value"),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the profile's)"),
         weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with vgg19-dcbb9e9d.pth"),
+        sources: Optional[int] = typer.Option(None, "--sources", help="K >= 1: train on K-source tuples (msource-train-k*.csv); 0: pairs"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
@@ -129,7 +166,7 @@ def register(app: typer.Typer) -> None:
 
         train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,
               iterations=iterations, overrides=parse_overrides(set_ or []), device=device, weights_dir=weights_dir,
-              progress=not quiet and sys.stderr.isatty())
+              progress=not quiet and sys.stderr.isatty(), sources=sources)
 
     @app.command("generate")
     def generate_cmd(
@@ -142,10 +179,11 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device"),
         num_workers: int = typer.Option(0, "--num-workers"),
         conversion: str = typer.Option("round", "--uint8", help="float->uint8: round, or truncate (PATN's tensor2im)"),
+        sources: int = typer.Option(0, "--sources", help="n >= 1: one image per n-source test tuple (msource-test-k*.csv)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Generate the test-split images as {from}___{to}.png, in pair order, plus generation.json."""
         path = generate(model, dataset, out, checkpoint=checkpoint, pairs_dir=pairs_dir, batch_size=batch_size,
                         device=device, num_workers=num_workers, progress=not quiet and sys.stderr.isatty(),
-                        conversion=conversion)
+                        conversion=conversion, sources=sources)
         typer.echo(str(path))

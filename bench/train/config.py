@@ -47,7 +47,9 @@ class TrainConfig:
     # ``niter_decay`` (PATN's per-epoch rule with an epoch of 4000 samples, per iteration).
     niter: int = 1000
     niter_decay: int = 0
-    # Data.
+    # Data. ``sources`` 0: the pair split (``pairs-train.csv``); K >= 1: the K-source tuples
+    # (``msource-train-k{K}.csv`` or the first K sources of a larger prepared K; ``bench.data.multisource``).
+    sources: int = 0
     flip: bool = False
     num_workers: int = 0
     # Options of the generator's own config (loss weights, gan_mode, pool_size,
@@ -78,6 +80,7 @@ class TrainConfig:
         )
         check(self.log_every >= 1 and self.ckpt_every >= 1, "log_every and ckpt_every must be >= 1")
         check(self.num_workers >= 0, "num_workers must be >= 0")
+        check(self.sources >= 0, f"sources must be >= 0 (0: pairs), got {self.sources}")
         check(self.threads >= 0, "threads must be >= 0")
         check(len(self.betas) == 2, f"betas must have two values, got {self.betas}")
 

@@ -5,6 +5,11 @@ Output folder (written atomically: it appears complete or not at all)::
     OUT/{from}___{to}.png   generated target of each test pair (PATN's name stem)
     OUT/generation.json     model, checkpoint, dataset, pairs file, count, provenance
 
+With n sources (``bench generate --sources n``) the items are the tuples of a
+multi-source file and the names are their pair keys, ``{from_key}___{to}.png``
+(``bench.data.multisource``: ``from_1``, or ``from_1~m`` on the m-th row, m >= 2,
+with the same (from_1, to)).
+
 Conversion to uint8, after clamping to [-1, 1], is a named option:
 
 * ``round`` (default): ``round((x + 1) / 2 * 255)``, which inverts the loader's
@@ -16,6 +21,7 @@ Images are saved as lossless PNG; PATN saved JPEG strips, which the evaluation c
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,15 +94,23 @@ def generate(
     progress: bool = True,
     conversion: str = "round",
     info: dict[str, Any] | None = None,
+    names: Sequence[str] | None = None,
+    naming: str = "{from}___{to}.png, in pair order",
 ) -> Path:
-    """Write ``model``'s output for every item of ``dataset`` (in order) to the folder ``out``."""
+    """Write ``model``'s output for every item of ``dataset`` (in order) to the folder ``out``.
+
+    ``names`` (one file name per item, in order) replaces ``{from}___{to}.png``;
+    ``naming`` describes the rule in ``generation.json``.
+    """
     from tqdm import tqdm
 
     from bench.data.dataset import collate
 
     pairs = getattr(dataset, "pairs", None)
-    if pairs is not None and len(set(pairs)) != len(pairs):
+    if pairs is not None and names is None and len(set(pairs)) != len(pairs):
         raise BenchError("the test pairs contain duplicates: their output files would collide")
+    if names is not None and (len(names) != len(dataset) or len(set(names)) != len(names)):
+        raise BenchError(f"need {len(dataset)} distinct output names, got {len(names)} ({len(set(names))} distinct)")
     if conversion not in CONVERSIONS:
         raise BenchError(f"unknown uint8 conversion {conversion!r}; choose one of {', '.join(CONVERSIONS)}")
     device = torch.device(device)
@@ -109,12 +123,12 @@ def generate(
             for batch in tqdm(loader, desc="generate", unit="batch", disable=not progress):
                 fake = model(to_device(batch, device))
                 for src, tgt, image in zip(batch["from"], batch["to"], to_uint8(fake, conversion)):
-                    _save_png(tmp / image_name(src, tgt), image)
+                    _save_png(tmp / (names[count] if names is not None else image_name(src, tgt)), image)
                     count += 1
         atomic_write_json(tmp / MANIFEST, {
             **(info or {}),
             "count": count,
-            "names": "{from}___{to}.png, in pair order",
+            "names": naming,
             "format": "png",
             "conversion": conversion,
             "conversion_rule": CONVERSIONS[conversion],

@@ -256,6 +256,7 @@ class Trainer:
         """A resumed run must train the same way; only its length and bookkeeping may change."""
         plain = lambda v: json.dumps(v, sort_keys=True, default=list)  # noqa: E731  (tuples == lists)
         current = self.config.to_dict()
+        saved = {**TrainConfig().to_dict(), **saved}  # a key added since the checkpoint has its default there
         changed = [k for k in current if k not in RESUMABLE_CHANGES and plain(saved.get(k)) != plain(current[k])]
         if changed:
             details = "; ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
