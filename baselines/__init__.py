@@ -8,6 +8,8 @@ from baselines import pg2  # noqa: F401
 from baselines import msdefgan  # noqa: F401
 from baselines import msdefgan_drender  # noqa: F401
 from baselines import vdg  # noqa: F401
+from baselines import munet  # noqa: F401
 from baselines import unet  # noqa: F401
 from baselines import vunet  # noqa: F401
 from baselines import sdgan  # noqa: F401
+from baselines import partflow  # noqa: F401

@@ -20,6 +20,9 @@ Generator:
   the first three steps, each later step on concat(previous, skip); the last step is
   ReLU, 3x3 conv with bias to 3 channels, tanh;
 * Keras initialisation: Glorot-uniform kernels, zero biases.
+* ``skip_gate`` (config; identity by default, no parameters) gates the appearance feature of
+  every skip level after its deformable warp, before the concatenation with the pose
+  feature: the mUNet masks of :mod:`baselines.munet` (``def-gan-munet``) plug in there.
 * 61,109,085 parameters at 128x64, 82,080,611 with the 7-level layout (the published
   82.08M, DeepFashion 256x256).
 
@@ -54,6 +57,7 @@ only the 256x176 frame. Parameter counts do not depend on the canvas (82,080,611
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,13 +125,17 @@ class DefGANGenerator(nn.Module):
 
     def __init__(self, encoder_channels: tuple[int, ...], decoder_channels: tuple[int, ...],
                  appearance_channels: int = IMAGE_CHANNELS + NUM_KEYPOINTS, pose_channels: int = NUM_KEYPOINTS,
-                 deformable_levels: int = DEFORMABLE_LEVELS, warp_mode: str = "nearest"):
+                 deformable_levels: int = DEFORMABLE_LEVELS, warp_mode: str = "nearest",
+                 skip_gate: str = "identity", canvas: tuple[int, int] = (128, 64)):
         super().__init__()
         if len(encoder_channels) != len(decoder_channels):
             raise ValueError("encoder and decoder need the same number of levels")
         self.deformable_levels = deformable_levels
         self.warp_mode = warp_mode
         self.depth = len(encoder_channels)
+        self.encoder_channels = tuple(encoder_channels)
+        self.canvas = tuple(canvas)
+        self.skip_gates = nn.ModuleList(_gate_factory(skip_gate)(c, s) for c, s in self.skip_shapes())
         self.appearance = Encoder(appearance_channels, encoder_channels)
         self.pose = Encoder(pose_channels, encoder_channels)
         skips = [2 * c for c in encoder_channels[::-1]]  # deepest first
@@ -139,6 +147,14 @@ class DefGANGenerator(nn.Module):
         self.up = nn.ModuleList(steps)
         self.to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], decoder_channels[-1], 3, 1, 1), nn.Tanh())
         _keras_init(self)
+
+    def skip_shapes(self) -> list[tuple[int, tuple[int, int]]]:
+        """(channels, (h, w)) of the appearance feature at each skip level, finest first.
+
+        The deepest level is the decoder's input (no decoder feature to join), not a skip.
+        """
+        h, w = self.canvas
+        return [(c, (h >> i, w >> i)) for i, c in enumerate(self.encoder_channels[:-1])]
 
     def forward(self, source: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor,
                 transforms: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -152,6 +168,8 @@ class DefGANGenerator(nn.Module):
         for level, (app, tgt) in enumerate(zip(appearance, pose)):
             if level < self.deformable_levels:
                 app = deform.deformable_skip(app, transforms, masks, size, self.warp_mode)
+            if level < len(self.skip_gates):  # mUNet masks (identity by default)
+                app = self.skip_gates[level](app)
             skips.append(torch.cat((app, tgt), 1))
         skips = skips[::-1]
         out = self.up[0](skips[0])
@@ -176,6 +194,15 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def _gate_factory(name: str) -> Callable[[int, tuple[int, int]], nn.Module]:
+    """A factory of :data:`baselines.vdg.SKIP_GATES` (the mUNet masks register there)."""
+    from baselines.vdg import SKIP_GATES
+
+    if name not in SKIP_GATES:
+        raise BenchError(f"unknown skip_gate {name!r}; choose one of {', '.join(SKIP_GATES)}")
+    return SKIP_GATES[name]
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -204,6 +231,7 @@ class DefGANConfig:
     lambda_l1: float = 100.0
     lambda_gan: float = 1.0
     weights_dir: str | None = None  # folder with vgg19-dcbb9e9d.pth (else $BENCH_WEIGHTS_DIR / torch hub cache)
+    skip_gate: str = "identity"  # gate on each appearance skip after the deformable warp: a key of vdg.SKIP_GATES
 
 
 DEFGAN_DATASETS: dict[str, dict[str, Any]] = {
@@ -234,7 +262,8 @@ class DefGANModel(PoseTransferModel):
         enc, dec = layouts(self.canvas)
         enc = tuple(scaled(c, config.width) for c in enc)
         dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
-        self.generator = DefGANGenerator(enc, dec, deformable_levels=config.deformable_levels, warp_mode=config.warp_mode)
+        self.generator = DefGANGenerator(enc, dec, deformable_levels=config.deformable_levels, warp_mode=config.warp_mode,
+                                         skip_gate=config.skip_gate, canvas=self.canvas)
         self.discriminators = nn.ModuleDict({"D": PatchDiscriminator(ndf=scaled(64, config.width))})
         self.gan_loss = GANLoss("vanilla", with_logits=True)
 
