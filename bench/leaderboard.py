@@ -74,7 +74,7 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     """Every evaluation record (``bench evaluate`` JSON) under ``metrics_dir`` as tidy rows.
 
     Columns: model, dataset, protocol, metric, value (NaN when unavailable), reason,
-    higher_is_better, source ("ours"), file.
+    higher_is_better, source ("ours"), file, dataset_folder (name of the dataset root, if recorded).
     """
     root = Path(metrics_dir)
     if not root.is_dir():
@@ -103,8 +103,10 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
                 "higher_is_better": m.get("higher_is_better"),
                 "source": "ours",
                 "file": str(path),
+                "dataset_folder": Path(dataset["root"]).name if isinstance(dataset, dict) and dataset.get("root") else None,
             })
-    columns = ["model", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source", "file"]
+    columns = ["model", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source", "file",
+               "dataset_folder"]
     return pd.DataFrame(rows, columns=columns)
 
 

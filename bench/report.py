@@ -33,9 +33,9 @@ def _slug(text: str) -> str:
 
 
 def _dataset_names(ours: pd.DataFrame) -> dict[str, str]:
-    """Which dataset folders (record file stems, ``<model>/<dataset>.json``) each kind was measured on."""
-    stems = ours.assign(stem=ours["file"].map(lambda f: Path(f).stem))
-    return {kind: ", ".join(sorted(set(group["stem"]))) for kind, group in stems.groupby("dataset")}
+    """Which dataset folders each kind was measured on (from the records' dataset roots)."""
+    known = ours.dropna(subset=["dataset_folder"])
+    return {kind: ", ".join(sorted(set(group["dataset_folder"]))) for kind, group in known.groupby("dataset")}
 
 
 def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, str]:

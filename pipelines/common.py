@@ -1,0 +1,41 @@
+"""Paths and parameters shared by the DVC stage entry points.
+
+Every dataset lives at ``data/<name>`` (synthetic ones are written by the
+``synth`` stage; a real one is a folder or link put there), its prepared pairs
+at ``data/prepared/<name>``; a model's run at ``runs/<model>/<dataset>``, its
+test images at ``generated/<model>/<dataset>``, its scores at
+``results/metrics/<model>/<dataset>.json``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import DataError
+
+PARAMS = Path("params.yaml")
+
+
+def read_params(path: Path = PARAMS) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(path, f"cannot read parameters: {err}") from None
+
+
+def dataset_root(name: str) -> Path:
+    return Path("data") / name
+
+
+def pairs_dir(name: str) -> Path:
+    return Path("data") / "prepared" / name
+
+
+def run_dir(model: str, dataset: str) -> Path:
+    return Path("runs") / model / dataset
+
+
+def config_file(model: str, dataset: str) -> Path:
+    return Path("configs") / model / f"{dataset}.yaml"

@@ -1,0 +1,26 @@
+"""DVC stage ``generate@<model>-<dataset>``: the test-split images of one cell.
+
+    python -m pipelines.generate MODEL DATASET
+"""
+from __future__ import annotations
+
+import sys
+
+from bench.cli.train import generate
+from bench.errors import BenchError
+from bench.registry import MODELS
+from pipelines.common import dataset_root, pairs_dir, run_dir
+
+
+def main(model: str, dataset: str) -> None:
+    trained = MODELS.get(model).meta.get("trainable") is not False
+    generate(model, dataset_root(dataset), f"generated/{model}/{dataset}",
+             checkpoint=run_dir(model, dataset) if trained else None,
+             pairs_dir=pairs_dir(dataset), progress=sys.stderr.isatty())
+
+
+if __name__ == "__main__":
+    try:
+        main(*sys.argv[1:3])
+    except BenchError as err:
+        raise SystemExit(f"error: {err}") from None

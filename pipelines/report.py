@@ -1,0 +1,34 @@
+"""DVC stage ``report``: leaderboards, the seed papers' tables and figures in ``results/``.
+
+    python -m pipelines.report
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.report import write_report
+from pipelines.common import dataset_root, pairs_dir, read_params
+
+
+def main() -> None:
+    params = read_params()
+    tag = params["profile_models"]["device_tag"]
+    generated = {d: {m: Path("generated") / m / d for m in params["models"]} for d in params["datasets"]}
+    # Evaluation and profile records side by side, as one folder for the report.
+    with tempfile.TemporaryDirectory() as tmp:
+        records = Path(tmp)
+        shutil.copytree("results/metrics", records / "metrics")
+        if (Path("results/profile") / tag).is_dir():
+            shutil.copytree(Path("results/profile") / tag, records / "profile")
+        write_report(records, "results", "results/published.csv", generated,
+                     {d: dataset_root(d) for d in params["datasets"]}, {d: pairs_dir(d) for d in params["datasets"]})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as err:
+        raise SystemExit(f"error: {err}") from None
