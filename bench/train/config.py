@@ -11,7 +11,7 @@ own ``defaults`` and one block per dataset kind::
           market: {batch_size: 32, model: {gan_mode: vanilla, ...}}
           deepfashion: {...}
 
-Resolution order (later wins): ``TrainConfig`` defaults, ``<profile>.defaults``,
+Resolution order (later wins): ``TrainConfig`` defaults, ``<profile>.defaults``, ``<profile>.<dataset>``,
 ``<profile>.<model>.defaults``, ``<profile>.<model>.<dataset>``, command-line
 ``--set key=value``. A model key may be a glob (``pona*``: every PoNA variant);
 pattern blocks apply before the block named exactly after the model. The ``model`` mapping is merged key by key and handed to
@@ -176,7 +176,7 @@ def check_profiles(params: dict[str, Any], path: Path, models: list[str] | None 
         block = _mapping(block, path, f"profiles.{profile}")
         for key, sub in block.items():
             where = f"profiles.{profile}.{key}"
-            if key == "defaults":
+            if key == "defaults" or key in DATASET_KINDS:  # every model / every model on one dataset
                 _check_values(_mapping(sub, path, where), path, where)
                 continue
             if models is not None and not fnmatch.filter(models, key):
@@ -205,7 +205,8 @@ def resolve(
     if profile not in profiles:
         raise DataError(path, f"unknown profile {profile!r}; defined profiles: {', '.join(profiles)}")
     block = _mapping(profiles[profile], path, f"profiles.{profile}")
-    layers = [(f"profiles.{profile}.defaults", block.get("defaults"))]
+    layers = [(f"profiles.{profile}.defaults", block.get("defaults")),
+              (f"profiles.{profile}.{dataset}", block.get(dataset))]
     if not _model_keys(block, model):
         raise DataError(path, f"profiles.{profile} has no entry for model {model!r}: add a block with its paper settings")
     for key in _model_keys(block, model):
@@ -227,7 +228,7 @@ def resolve(
 
 def _model_keys(block: dict[str, Any], model: str) -> list[str]:
     """Blocks that apply to ``model``: glob patterns (``pona*``) in file order, then its exact name."""
-    patterns = [k for k in block if k != "defaults" and k != model and fnmatch.fnmatchcase(model, k)]
+    patterns = [k for k in block if k not in ("defaults", *DATASET_KINDS) and k != model and fnmatch.fnmatchcase(model, k)]
     return patterns + ([model] if model in block else [])
 
 
