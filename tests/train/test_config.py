@@ -114,3 +114,14 @@ def test_repository_params_resolve_for_every_model_and_dataset():
         for dataset in ("market", "deepfashion"):
             cpu = load_config(model, dataset, "cpu", path, models=models)
             assert cpu.model["perceptual"] is False and cpu.model["width"] < 1
+
+
+def test_dataset_defaults_apply_to_every_model_before_model_blocks(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS.replace("    defaults: {iterations: 2, niter: 2}\n",
+                                   "    defaults: {iterations: 2, niter: 2}\n    deepfashion: {iterations: 1, niter: 1, batch_size: 2}\n"))
+    fashion, market = (load_config("pona", d, "cpu", path) for d in ("deepfashion", "market"))
+    assert (fashion.iterations, fashion.batch_size) == (1, 2)
+    assert (market.iterations, market.batch_size) == (2, TrainConfig().batch_size)
+    paper = load_config("pona-b2", "market", "paper", path)  # a model block still wins over dataset defaults
+    assert paper.batch_size == 5
