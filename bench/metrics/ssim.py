@@ -37,18 +37,46 @@ metric's value is the mean over the other pairs and ``details`` counts them
 (the authors' ``np.mean`` would have turned the whole result into nan).
 
 How it is fast: the Gaussian filter is separable and only the cropped part of
-each filtered map is ever used, so filtering is banded matrix products (the
-reflect boundary folded into the matrices), batched over pairs, channels and
-statistics with the images laid out (H, maps, W). Instead of the five maps
-x, y, x², y², xy we filter four: s = x + y, d = x - y, s², d²; then
-ux² + uy² = (us² + ud²) / 2, 2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2
-and 2 vxy = (vs - vd) / 2.
+each filtered map is ever used. Instead of the five maps x, y, x², y², xy we
+filter four: s = x + y, d = x - y, s², d²; then ux² + uy² = (us² + ud²) / 2,
+2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2 and 2 vxy = (vs - vd) / 2.
+Two implementations:
 
-Precision: "float64" (default) matches scikit-image to ~1e-13. "float32" is
-about twice as fast but a local variance E[u²] - E[u]² loses ~eps32 * E[u²] to
-cancellation; where two images differ by a constant over flat regions that
-moves SSIM by up to ~1e-5..1e-4 (measured; random images ~1e-7), so it is an
-option for quick looks, not the protocol.
+- float32 (:func:`ssim_float32`): uint8 planes laid out (H, W, C, pairs) so that
+  maps, channels and pairs are innermost; two depthwise ``conv2d`` (1 x K then
+  K x 1) in the channels-last layout oneDNN vectorises; every elementwise step
+  runs on runs of C * pairs contiguous floats. s and d are centred on each
+  image-channel's integer mean (variances ignore the shift; float32 keeps bits).
+- float64 (:class:`GaussianWindow`): banded matrix products (the reflect
+  boundary folded into the matrices), batched over pairs, channels and maps.
+
+Precision (``precision=`` of :func:`ssim_scores`):
+
+- "float64" matches scikit-image to ~1e-13 (1e-9 when data_range is 1).
+- "float32" alone is not enough: a local variance E[v²] - E[v]² is computed with
+  an error of order u * E[v²] (u = 2**-24), and E[v²] - the local mean's
+  distance to the centre, squared - can be 65025 where C2 = 2 (0.03 * 255)² is 117.
+  Measured: 5e-5 on near-constant generated images (data_range 1), 9e-5 on the
+  adversarial scenes of tests/metrics/test_ssim.py, ~1e-7 on generator outputs.
+- "checked" (default) computes float32 and, per pair, the first-order effect of
+  those errors on the score: with Q = E[v²] as filtered, a variance error
+  u * Q_s moves the score by 2 vd / B² times it and u * Q_d by 2 (vs + C2) / B²
+  (B = vs + vd + C2), so ``estimate = mean over map and channels of
+  2u (Q_s vd + Q_d (vs + C2)) / B²``. A pair keeps its float32 score only if
+  ``KAPPA * estimate + FLOOR <= tolerance`` (1e-5), else it is recomputed in
+  float64. KAPPA = 16 covers the systematic error of flat windows (every window
+  of a constant value is rounded alike, so nothing averages out): over all
+  constants v in [-510, 510] the float32 variance is within 11.6 u v² of 0
+  (tests/metrics/test_ssim.py checks this); elsewhere rounding varies from pixel
+  to pixel and averages out (measured error / estimate <= 6.5 on piecewise-flat
+  images, <= 3 on generator outputs). FLOOR = 5e-7 covers rounding in the final
+  ratio (measured <= 5e-8). This is an estimate with a safety factor, not a proof;
+  on the pairs tried the "checked" error stayed below 2e-7. Generator outputs
+  against their targets are mostly kept in float32 (0-5% recomputed for five
+  of six synthetic-Market generators, 23% for one, all pairs of an untrained one
+  whose images have data_range 1); two different real photographs mostly are not
+  (65% of Market, 80% of DeepFashion pairs recomputed), so on such data
+  "checked" costs more than "float64" alone.
 """
 from __future__ import annotations
 
@@ -61,6 +89,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench.metrics.base import EvalInputs, MetricResult
@@ -72,10 +101,17 @@ K1, K2 = 0.01, 0.03
 WIN_SIZE = 11  # the crop: (WIN_SIZE - 1) // 2 px per border, in both conventions
 TRUNCATE = {"legacy-13": 4.0, "skimage-11": 3.5}
 FASHION_PAD = 40  # px per side: 176 -> 256 (PATN addBounding)
-PRECISIONS = ("float64", "float32")
+PRECISIONS = ("checked", "float64", "float32")
 # Pixels (H x W) per batched step: 4 Market pairs, 1 padded DeepFashion pair; the maps
 # of a step then stay near the L2/L3 caches (tests/benchmarks/test_pixel_metrics_speed.py).
 CHUNK_PIXELS = 4 * 128 * 64
+# The float32 path keeps pairs innermost, so it wants more of them per step (16 Market pairs).
+FLOAT32_CHUNK_PIXELS = 16 * 128 * 64
+# "checked": a pair is recomputed in float64 unless KAPPA * estimate + FLOOR <= TOLERANCE (see module doc).
+TOLERANCE = 1e-5
+KAPPA = 16.0
+FLOOR = 5e-7
+UNIT_ROUNDOFF32 = 2.0**-24
 
 
 # ----------------------------------------------------------------------------- the filter
@@ -253,7 +289,7 @@ def check_pairs(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | 
 
 
 def load_pairs(
-    generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, rows: slice, pad: int = 0
+    generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, rows: slice | np.ndarray, pad: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 torch (generated, target) of ``rows``, masked (black background) then padded.
 
@@ -285,10 +321,10 @@ def map_chunks(
 ) -> np.ndarray:
     """``fn`` over slices of ``chunk`` rows of ``range(n)``, concatenated as float64 numpy.
 
-    With several threads each worker runs whole chunks with torch's intra-op
-    parallelism set to 1 for the duration (restored after): the chunks are
-    small, and OpenMP fork/join per operation costs more than it gains (and
-    collapses when the cores are shared).
+    Each worker (the caller itself when ``threads`` is 1) runs whole chunks with
+    torch's intra-op parallelism set to 1 for the duration (restored after): the
+    chunks are small, and OpenMP fork/join per operation costs more than it
+    gains (and collapses when the cores are shared).
     """
     rows = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     threads = min(threads or torch.get_num_threads(), len(rows))
@@ -300,11 +336,11 @@ def map_chunks(
         bar.update()
         return out
 
-    with bar:
+    with bar, torch_threads(1):
         if threads <= 1:
             parts = [run(r) for r in rows]
         else:
-            with torch_threads(1), ThreadPoolExecutor(threads) as pool:
+            with ThreadPoolExecutor(threads) as pool:
                 parts = list(pool.map(run, rows))
     return torch.cat(parts).numpy() if parts else np.zeros(0)
 
@@ -319,6 +355,95 @@ def window_for(size: tuple[int, int], kernel: str) -> GaussianWindow:
     return _WINDOWS[key]
 
 
+# ----------------------------------------------------------------------------- float32, pairs innermost
+
+
+def planes(images: np.ndarray, rows: slice, masks: np.ndarray | None, pad: int, reflect: int) -> np.ndarray:
+    """uint8 (H', W', C, P) of ``images[rows]``, pairs innermost: times the masks (black background)
+    if any, ``pad`` columns per side (white, black when masked: they lie outside the mask), then
+    ``reflect`` px per border in scipy's ``reflect`` mode (``d c b a | a b c d``)."""
+    block = images[rows].transpose(1, 2, 3, 0)
+    h, w, c, p = block.shape
+    out = np.empty((h + 2 * reflect, w + 2 * (pad + reflect), c, p), np.uint8)
+    body = out[reflect : reflect + h, reflect + pad : reflect + pad + w]
+    if masks is None:
+        body[...] = block
+    else:
+        np.multiply(block, masks[rows].transpose(1, 2, 0)[:, :, None], out=body)
+    left, right = slice(reflect, reflect + pad), slice(reflect + pad + w, reflect + 2 * pad + w)
+    out[reflect : reflect + h, left] = out[reflect : reflect + h, right] = 0 if masks is not None else 255
+    for k in range(reflect):
+        out[reflect - 1 - k], out[reflect + h + k] = out[reflect + k], out[reflect + h - 1 - k]
+        out[:, reflect - 1 - k], out[:, out.shape[1] - reflect + k] = out[:, reflect + k], out[:, out.shape[1] - reflect - 1 - k]
+    return out
+
+
+def plane_range(planes: np.ndarray) -> torch.Tensor:
+    """The authors' ``data_range`` (max - min) of each image of (H, W, C, P) planes, (P,) float64."""
+    flat = planes.reshape(-1, planes.shape[-1])
+    return torch.from_numpy(flat.max(axis=0).astype(np.float64) - flat.min(axis=0))
+
+
+_CONV_TAPS: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def conv_taps(kernel: str, maps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depthwise float32 weights, across (maps, 1, 1, K) and down (maps, 1, K, 1)."""
+    if (kernel, maps) not in _CONV_TAPS:
+        taps = torch.tensor(gaussian_taps(TRUNCATE[kernel]), dtype=torch.float32)
+        k = len(taps)
+        _CONV_TAPS[kernel, maps] = (taps.view(1, 1, 1, k).expand(maps, 1, 1, k).contiguous(),
+                                    taps.view(1, 1, k, 1).expand(maps, 1, k, 1).contiguous())
+    return _CONV_TAPS[kernel, maps]
+
+
+def image_centres(images: torch.Tensor) -> torch.Tensor:
+    """(C, P) integer means of uint8 (H, W, C, P) images (every 4th row and column is enough)."""
+    sample = images[::4, ::4]
+    count = sample.shape[0] * sample.shape[1]
+    return sample.reshape(count, -1).sum(0, dtype=torch.int32).float().div_(count).round_().view(images.shape[2:])
+
+
+_PLUS_MINUS = torch.tensor([1.0, -1.0]).view(2, 1, 1)
+
+
+def ssim_float32(kernel: str, x: torch.Tensor, y: torch.Tensor, data_range: torch.Tensor, estimate: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(P,) float64 SSIM of uint8 planes (H, W, C, P) (see :func:`planes`) and, if asked, the
+    first-order rounding estimate of each score (module doc): filtered in float32 by depthwise
+    convolutions with the pairs and maps innermost (channels-last), the layout oneDNN vectorises.
+    """
+    height, width, channels, pairs = x.shape
+    centres = torch.stack([image_centres(x) + image_centres(y), image_centres(x) - image_centres(y)])  # of s, d
+    maps = torch.empty(height, width, 4, channels, pairs)  # s, d, s², d² (centred)
+    sd = maps[:, :, :2]
+    torch.sub(x.float().unsqueeze(2), centres, out=sd)
+    sd.addcmul_(y.float().unsqueeze(2), _PLUS_MINUS)
+    torch.mul(sd, sd, out=maps[:, :, 2:])
+    m = 4 * channels * pairs
+    across, down = conv_taps(kernel, m)
+    filtered = F.conv2d(F.conv2d(maps.view(1, height, width, m).permute(0, 3, 1, 2), across, groups=m), down, groups=m)
+    out_h, out_w = filtered.shape[2:]
+    stats = filtered.permute(0, 2, 3, 1).view(out_h, out_w, 2, 2, channels, pairs)  # (mean | moment, s | d, C, P)
+    mean, moment = stats[:, :, 0], stats[:, :, 1]
+    c1, c2 = (2 * (K1 * data_range) ** 2).float(), (2 * (K2 * data_range) ** 2).float()
+    raw = moment.clone() if estimate else None
+    moment.addcmul_(mean, mean, value=-1)[:, :, 0].add_(c2)  # vs + C2, vd
+    mean.add_(centres).square_()[:, :, 0].add_(c1)  # us² + C1, ud²
+    numerator = stats[:, :, :, 0] - stats[:, :, :, 1]  # luminance, contrast-structure
+    denominator = stats[:, :, :, 0].add_(stats[:, :, :, 1])
+    error = None
+    if estimate:  # u (Q_s 2 vd + Q_d 2 (vs + C2)) / (vs + vd + C2)², averaged like the score
+        bound = (raw[:, :, 0] * moment[:, :, 1]).addcmul_(raw[:, :, 1], moment[:, :, 0]).div_(denominator[:, :, 1].square())
+        error = bound.reshape(-1, channels, pairs).double().sum(0).mean(0) * (2 * UNIT_ROUNDOFF32 / (out_h * out_w))
+    ssim_map = numerator[:, :, 0].mul_(numerator[:, :, 1]).div_(denominator[:, :, 0].mul_(denominator[:, :, 1]))
+    scores = ssim_map.view(-1, channels, pairs).double().sum(0).mean(0) / (out_h * out_w)
+    return torch.where(data_range > 0, scores, torch.full_like(scores, math.nan)), error
+
+
+# ----------------------------------------------------------------------------- all pairs
+
+
 def ssim_scores(
     generated: np.ndarray,
     targets: np.ndarray,
@@ -326,33 +451,56 @@ def ssim_scores(
     *,
     masks: np.ndarray | None = None,
     pad: int = 0,
-    precision: str = "float64",
+    precision: str = "checked",
+    tolerance: float = TOLERANCE,
     chunk: int | None = None,
     threads: int | None = None,
     progress: bool = False,
+    details: dict | None = None,
 ) -> np.ndarray:
     """(N,) float64 SSIM per pair with the authors' arguments (``data_range`` from each generated image).
 
     ``masks`` (N, H, W) bool multiply both images first (mask-SSIM); ``pad``
     adds that many columns per side (white, or black when masked).
-    ``precision``: "float64" (default; scikit-image to ~1e-13) or "float32"
-    (faster; up to ~1e-4 off where images differ by a constant over flat regions).
-    ``chunk``: pairs per batched step (default: :data:`CHUNK_PIXELS` worth);
-    ``threads``: workers (default ``torch.get_num_threads()``).
+    ``precision`` (module doc): "checked" (default: float32, and float64 for every
+    pair whose rounding estimate does not fit ``tolerance``), "float64"
+    (scikit-image to ~1e-13) or "float32" (unchecked: up to ~1e-4 off where
+    images differ by a constant over flat regions). ``details``, if given, gets
+    ``float64_pairs``: how many pairs "checked" recomputed.
+    ``chunk``: pairs per batched step; ``threads``: workers (default ``torch.get_num_threads()``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     check_pairs(generated, targets, masks)
     size = (generated.shape[1], generated.shape[2] + 2 * pad)
     window = window_for(size, kernel)
-    window.bands(torch.float64 if precision == "float64" else torch.float32)  # build once, before the workers
+    window.bands(torch.float64)  # build once, before the workers
+    reflect = len(gaussian_taps(TRUNCATE[kernel])) // 2 - (WIN_SIZE - 1) // 2  # filter radius beyond the crop
 
-    def score(rows: slice) -> torch.Tensor:
+    def exact(rows: slice | np.ndarray) -> torch.Tensor:
         x, y = load_pairs(generated, targets, masks, rows, pad)
-        return ssim_batch(window, x, y, dynamic_range(x), precision)
+        return ssim_batch(window, x, y, dynamic_range(x))
 
-    chunk = chunk or max(1, CHUNK_PIXELS // (size[0] * size[1]))
-    return map_chunks(score, len(generated), chunk, threads, desc="ssim", progress=progress)
+    def fast(rows: slice) -> torch.Tensor:
+        x, y = planes(generated, rows, masks, pad, reflect), planes(targets, rows, masks, pad, reflect)
+        data_range = plane_range(x)
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        scores, error = ssim_float32(kernel, x, y, data_range, estimate=precision == "checked")
+        redo = torch.zeros(len(scores), dtype=torch.bool)
+        if error is not None:
+            redo = ~(KAPPA * error + FLOOR <= tolerance) & (data_range > 0)  # nan estimates are redone too
+            if redo.any():
+                scores[redo] = exact(np.arange(rows.start, rows.stop)[redo.numpy()])
+        return torch.stack([scores, redo.to(torch.float64)], dim=1)
+
+    if precision == "float64":
+        chunk = chunk or max(1, CHUNK_PIXELS // (size[0] * size[1]))
+        return map_chunks(exact, len(generated), chunk, threads, desc="ssim", progress=progress)
+    chunk = chunk or max(4, FLOAT32_CHUNK_PIXELS // (size[0] * size[1]))  # DeepFashion: 4 (2 measured slower)
+    out = map_chunks(fast, len(generated), chunk, threads, desc="ssim", progress=progress).reshape(-1, 2)
+    if details is not None:
+        details["float64_pairs"] = int(out[:, 1].sum())
+    return out[:, 0].copy()
 
 
 # ----------------------------------------------------------------------------- the metrics
@@ -389,16 +537,16 @@ _SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1
 @METRICS.register("ssim", higher_is_better=True, paper="Wang et al. 2004; pose-gan / PATN getMetrics protocol",
                   version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion padded white to 256x256", per_pair=True)
 def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    pad = fashion_pad(inputs, protocol)
-    scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs))
-    return _result(scores, kernel=protocol.ssim_kernel, pad=pad)
+    pad, counts = fashion_pad(inputs, protocol), {}
+    scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs), details=counts)
+    return _result(scores, kernel=protocol.ssim_kernel, pad=pad, **counts)
 
 
 @METRICS.register("mask-ssim", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask; pose-gan / PATN getMetrics_market.py",
                   version=f"{_SSIM_CALL} on images times the PG2 target mask (black background); "
                           "DeepFashion padded black to 256x256", per_pair=True)
 def mask_ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    pad = fashion_pad(inputs, protocol)
+    pad, counts = fashion_pad(inputs, protocol), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, masks=target_masks(inputs), pad=pad,
-                         progress=_progress(inputs))
-    return _result(scores, kernel=protocol.ssim_kernel, pad=pad, masked=True)
+                         progress=_progress(inputs), details=counts)
+    return _result(scores, kernel=protocol.ssim_kernel, pad=pad, masked=True, **counts)

@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
@@ -90,12 +92,13 @@ def test_filter_matrix_is_the_cropped_gaussian_filter(truncate, taps):
     np.testing.assert_allclose(filter_matrix(40, gaussian_taps(truncate), 5) @ signal, expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("pairs, tol", [("random_pairs", 1e-12), ("scene_pairs", 1e-9)])
-def test_equals_scikit_image_per_image(pairs, tol, request):
+@pytest.mark.parametrize("pairs, precision, tol", [("random_pairs", "float64", 1e-12), ("scene_pairs", "float64", 1e-9),
+                                                   ("random_pairs", "checked", 1e-5), ("scene_pairs", "checked", 1e-5)])
+def test_equals_scikit_image_per_image(pairs, precision, tol, request):
     """float64 rounding differs from scikit-image's by ~1e-15, amplified ~1e5x when data_range is 1."""
     generated, targets = request.getfixturevalue(pairs)
     expected = np.array([authors_ssim(t, g) for g, t in zip(generated, targets)])
-    got = ssim_scores(generated, targets, "skimage-11", chunk=3)
+    got = ssim_scores(generated, targets, "skimage-11", chunk=3, precision=precision)
     assert got.shape == (len(generated),)
     np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
 
@@ -104,9 +107,10 @@ def test_legacy_kernel_equals_gaussian_filter_truncate_4(scene_pairs, random_pai
     generated = np.concatenate([scene_pairs[0], random_pairs[0]])
     targets = np.concatenate([scene_pairs[1], random_pairs[1]])
     expected = np.array([legacy_ssim(t, g) for g, t in zip(generated, targets)])
-    got = ssim_scores(generated, targets, "legacy-13")
+    got = ssim_scores(generated, targets, "legacy-13", precision="float64")
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
-    modern = ssim_scores(generated, targets, "skimage-11")
+    np.testing.assert_allclose(ssim_scores(generated, targets, "legacy-13"), expected, rtol=0, atol=1e-5)
+    modern = ssim_scores(generated, targets, "skimage-11", precision="float64")
     assert np.abs(got - modern).max() > 1e-4  # the two conventions really differ
 
 
@@ -115,6 +119,34 @@ def test_float32_option_is_close_on_random_images(random_pairs):
     generated, targets = random_pairs
     expected = np.array([authors_ssim(t, g) for g, t in zip(generated, targets)])
     np.testing.assert_allclose(ssim_scores(generated, targets, "skimage-11", precision="float32"), expected, atol=1e-5)
+
+
+def test_checked_precision_recomputes_what_float32_gets_wrong(scene_pairs):
+    """The adversarial scenes (constant offsets, data_range 1 and 2) are beyond float32; "checked" sends them to float64."""
+    generated, targets = scene_pairs
+    exact = ssim_scores(generated, targets, "legacy-13", precision="float64")
+    assert np.abs(ssim_scores(generated, targets, "legacy-13", precision="float32") - exact).max() > 1e-5
+    counts = {}
+    checked = ssim_scores(generated, targets, "legacy-13", details=counts)
+    assert 0 < counts["float64_pairs"] < len(generated)  # the white-against-black and identical pairs stay float32
+    np.testing.assert_allclose(checked, exact, rtol=0, atol=1e-6)
+    assert ssim_scores(generated, targets, "legacy-13", tolerance=0.0, details=counts) == pytest.approx(exact, abs=1e-12)
+    assert counts["float64_pairs"] == len(generated)
+
+
+@pytest.mark.parametrize("kernel", ["legacy-13", "skimage-11"])
+def test_float32_rounding_of_flat_windows_is_within_kappa(kernel):
+    """KAPPA covers the systematic float32 error: the variance of every constant window v in [-510, 510] is
+    computed within KAPPA * u * v² of 0 (u = 2**-24), the flat-region error the estimate scales."""
+    values = torch.arange(-510, 511, dtype=torch.float32)
+    m = 2 * len(values)
+    maps = torch.cat([values, values * values]).expand(1, 20, 20, m)  # (1, H, W, maps): the channels-last layout
+    across, down = ssim_module.conv_taps(kernel, m)
+    out = F.conv2d(F.conv2d(maps.permute(0, 3, 1, 2), across, groups=m), down, groups=m)
+    mean, moment = out[0, : len(values)], out[0, len(values) :]
+    variance = (moment - mean * mean).abs().amax(dim=(1, 2)).double()
+    worst = (variance[values != 0] / (ssim_module.UNIT_ROUNDOFF32 * values[values != 0].double() ** 2)).max()
+    assert 1 < worst < ssim_module.KAPPA  # rounding is real (not exact) and bounded
 
 
 def test_identical_images_score_one(scene_pairs):
