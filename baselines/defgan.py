@@ -88,14 +88,28 @@ def layouts(canvas: tuple[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (ENCODER_128, DECODER_128) if max(canvas) == 128 else (ENCODER_256, DECODER_256)
 
 
-def _down(in_ch: int, out_ch: int, norm: bool) -> nn.Sequential:
+def scaled_layouts(canvas: tuple[int, int], width: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``layouts`` with every channel count times ``width`` except the 3 output channels."""
+    enc, dec = layouts(canvas)
+    return tuple(scaled(c, width) for c in enc), tuple(scaled(c, width) for c in dec[:-1]) + (dec[-1],)
+
+
+def check_config(cfg: Any) -> None:
+    """The reconstruction and pad_mode checks of Def-GAN and the models built on it."""
+    if cfg.reconstruction not in RECONSTRUCTIONS:
+        raise BenchError(f"unknown reconstruction {cfg.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
+    if cfg.pad_mode not in ("replicate", "constant"):
+        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose 'replicate' or 'constant'")
+
+
+def down_block(in_ch: int, out_ch: int, norm: bool) -> nn.Sequential:
     layers: list[nn.Module] = [nn.LeakyReLU(0.2), nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False)]
     if norm:
         layers.append(deform.ScalarInstanceNorm())
     return nn.Sequential(*layers)
 
 
-def _up(in_ch: int, out_ch: int, dropout: bool) -> nn.Sequential:
+def up_block(in_ch: int, out_ch: int, dropout: bool) -> nn.Sequential:
     layers: list[nn.Module] = [nn.ReLU(), nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False), deform.ScalarInstanceNorm()]
     if dropout:
         layers.append(nn.Dropout(0.5))
@@ -109,7 +123,7 @@ class Encoder(nn.Module):
         super().__init__()
         levels: list[nn.Module] = [nn.Conv2d(in_ch, channels[0], 3, 1, 1)]
         for i in range(1, len(channels)):
-            levels.append(_down(channels[i - 1], channels[i], norm=i < len(channels) - 1))
+            levels.append(down_block(channels[i - 1], channels[i], norm=i < len(channels) - 1))
         self.levels = nn.ModuleList(levels)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -118,6 +132,25 @@ class Encoder(nn.Module):
             x = level(x)
             features.append(x)
         return features
+
+
+def decoder(skips: list[int], channels: tuple[int, ...]) -> tuple[nn.ModuleList, nn.Sequential]:
+    """Def-GAN's decoder for skip widths ``skips`` (deepest first): up-convolutions, then the image conv."""
+    steps: list[nn.Module] = []
+    previous = 0
+    for i, out_ch in enumerate(channels[:-1]):
+        steps.append(up_block(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
+        previous = out_ch
+    to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], channels[-1], 3, 1, 1), nn.Tanh())
+    return nn.ModuleList(steps), to_image
+
+
+def decode(skips: list[torch.Tensor], up: nn.ModuleList, to_image: nn.Module) -> torch.Tensor:
+    """``decoder``'s layers on the skip features, deepest first."""
+    out = up[0](skips[0])
+    for step, skip in zip(up[1:], skips[1:]):
+        out = step(torch.cat((out, skip), 1))
+    return to_image(torch.cat((out, skips[-1]), 1))
 
 
 class DefGANGenerator(nn.Module):
@@ -138,15 +171,8 @@ class DefGANGenerator(nn.Module):
         self.skip_gates = nn.ModuleList(_gate_factory(skip_gate)(c, s) for c, s in self.skip_shapes())
         self.appearance = Encoder(appearance_channels, encoder_channels)
         self.pose = Encoder(pose_channels, encoder_channels)
-        skips = [2 * c for c in encoder_channels[::-1]]  # deepest first
-        steps: list[nn.Module] = []
-        previous = 0
-        for i, out_ch in enumerate(decoder_channels[:-1]):
-            steps.append(_up(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
-            previous = out_ch
-        self.up = nn.ModuleList(steps)
-        self.to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], decoder_channels[-1], 3, 1, 1), nn.Tanh())
-        _keras_init(self)
+        self.up, self.to_image = decoder([2 * c for c in encoder_channels[::-1]], decoder_channels)
+        keras_init(self)
 
     def skip_shapes(self) -> list[tuple[int, tuple[int, int]]]:
         """(channels, (h, w)) of the appearance feature at each skip level, finest first.
@@ -171,26 +197,23 @@ class DefGANGenerator(nn.Module):
             if level < len(self.skip_gates):  # mUNet masks (identity by default)
                 app = self.skip_gates[level](app)
             skips.append(torch.cat((app, tgt), 1))
-        skips = skips[::-1]
-        out = self.up[0](skips[0])
-        for step, skip in zip(self.up[1:], skips[1:]):
-            out = step(torch.cat((out, skip), 1))
-        return self.to_image(torch.cat((out, skips[-1]), 1))
+        return decode(skips[::-1], self.up, self.to_image)
 
 
 class PatchDiscriminator(nn.Module):
     """Def-GAN's 'call' discriminator; outputs logits (the original's sigmoid is in the loss)."""
 
-    def __init__(self, in_ch: int = 2 * (IMAGE_CHANNELS + NUM_KEYPOINTS), ndf: int = 64):
+    def __init__(self, in_ch: int = 2 * (IMAGE_CHANNELS + NUM_KEYPOINTS), ndf: int = 64,
+                 mults: tuple[int, ...] = (2, 4, 8)):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 0)]
         channels = ndf
-        for mult in (2, 4, 8):
-            layers.append(_down(channels, ndf * mult, norm=True))
+        for mult in mults:
+            layers.append(down_block(channels, ndf * mult, norm=True))
             channels = ndf * mult
-        layers.append(_down(channels, 1, norm=False))
+        layers.append(down_block(channels, 1, norm=False))
         self.model = nn.Sequential(*layers)
-        _keras_init(self)
+        keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -205,9 +228,10 @@ def _gate_factory(name: str) -> Callable[[int, tuple[int, int]], nn.Module]:
     return SKIP_GATES[name]
 
 
-def _keras_init(module: nn.Module) -> None:
+def keras_init(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, nn.ConvTranspose2d)) -> None:
+    """Glorot-uniform kernels and zero biases (Keras defaults) for the layers of ``types``."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, types):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -250,18 +274,13 @@ class DefGANModel(PoseTransferModel):
 
     def __init__(self, config: DefGANConfig, dataset: str):
         super().__init__()
-        if config.reconstruction not in RECONSTRUCTIONS:
-            raise BenchError(f"unknown reconstruction {config.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
-        if config.pad_mode not in ("replicate", "constant"):
-            raise BenchError(f"unknown pad_mode {config.pad_mode!r}; choose 'replicate' or 'constant'")
+        check_config(config)
         from bench.train.losses import GANLoss
 
         self.config = config
         self.dataset = dataset
         self.canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
-        enc, dec = layouts(self.canvas)
-        enc = tuple(scaled(c, config.width) for c in enc)
-        dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+        enc, dec = scaled_layouts(self.canvas, config.width)
         self.generator = DefGANGenerator(enc, dec, deformable_levels=config.deformable_levels, warp_mode=config.warp_mode,
                                          skip_gate=config.skip_gate, canvas=self.canvas)
         self.discriminators = nn.ModuleDict({"D": PatchDiscriminator(ndf=scaled(64, config.width))})
@@ -269,9 +288,8 @@ class DefGANModel(PoseTransferModel):
 
     # -- generation -------------------------------------------------------------------
 
-    def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
-        """Generator inputs on the canvas, and the (left, right) column pads to crop off."""
-        source = batch["source"]
+    def _canvas_pads(self, source: torch.Tensor) -> tuple[int, int]:
+        """The (left, right) columns that widen one source image (B, 3, H, W) to the canvas."""
         if source.dim() != 4:
             raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
         height, width = source.shape[-2:]
@@ -280,7 +298,12 @@ class DefGANModel(PoseTransferModel):
             raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
                              "(only widening is supported)")
         left = (canvas_w - width) // 2
-        right = canvas_w - width - left
+        return left, canvas_w - width - left
+
+    def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
+        """Generator inputs on the canvas, and the (left, right) column pads to crop off."""
+        source = batch["source"]
+        left, right = self._canvas_pads(source)
         src_kp = _shift(batch["source_keypoints"], left)
         tgt_kp = _shift(batch["target_keypoints"], left)
         source_pose, target_pose = batch["source_pose"], batch["target_pose"]

@@ -522,32 +522,47 @@ def gfla_generator(config: GFLAConfig) -> nn.Module:
 # The trainable model
 
 
-class GFLAModel(PoseTransferModel):
-    name = "gfla"
+class FlowGANModel(PoseTransferModel):
+    """What GFLA and the part-flow model (:mod:`baselines.partflow`) share.
 
-    def __init__(self, config: GFLAConfig, dataset: str):
+    A ``stage`` "flow" (the flow nets alone, no D) or "full" (GFLA's ResDiscriminator),
+    VGG19 loss features loaded on demand, D's (real + fake) / 2 and the flows of the last
+    ``forward`` kept for the generator's losses. Subclasses build the generator, name the
+    VGG layers and recompute flows for a fake ``forward`` did not make.
+    """
+
+    def __init__(self, config: Any, dataset: str):
         super().__init__()
         from bench.train.losses import GANLoss
 
         self.config = config
         self.dataset = dataset
-        self.generator = gfla_generator(config)
+        self.generator = self.build_generator(config)
         if config.stage == "full":
             w = config.width
             self.discriminators = nn.ModuleDict({"D": ResDiscriminator(IMAGE_CHANNELS, scaled(config.ndf, w),
                                                                         scaled(config.d_img_f, w), config.d_layers)})
             if config.flow_init:
-                load_flow_net(self.generator.flow_net, config.flow_init)
+                self.load_flow_init(config.flow_init)
         self.gan_loss = GANLoss(config.gan_mode)
         self._last: tuple[torch.Tensor, list[torch.Tensor]] | None = None
 
+    def build_generator(self, config: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def load_flow_init(self, path: str) -> None:
+        raise NotImplementedError
+
     # -- generation -------------------------------------------------------------------
+
+    def generator_inputs(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        return batch["source"], batch["source_pose"], batch["target_pose"]
 
     def forward(self, batch: Batch) -> torch.Tensor:
         source = batch["source"]
         if source.dim() != 4:
             raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
-        image, flows, _ = self.generator(source, batch["source_pose"], batch["target_pose"])
+        image, flows, _ = self.generator(*self.generator_inputs(batch))
         self._last = (image, flows)  # the flows of this image, for generator_losses
         return image
 
@@ -555,16 +570,15 @@ class GFLAModel(PoseTransferModel):
         last, self._last = self._last, None
         if last is not None and last[0] is fake:
             return last[1]
-        net = getattr(self.generator, "module", self.generator).flow_net
-        return run_flow_net(net, batch["source"], batch["source_pose"], batch["target_pose"], self.config.pad_mode)[0]
+        return self.recompute_flows(batch)
+
+    def recompute_flows(self, batch: Batch) -> list[torch.Tensor]:
+        raise NotImplementedError
 
     # -- losses -----------------------------------------------------------------------
 
     def vgg_layers(self) -> tuple[str, ...]:
-        correctness = {CORRECTNESS_LAYERS[layer] for layer in self.config.attention}
-        if self.config.stage == "flow":
-            return tuple(sorted(correctness))
-        return tuple(sorted(correctness | set(CONTENT_LAYERS) | set(STYLE_LAYERS)))
+        raise NotImplementedError
 
     def prepare_losses(self) -> None:
         """Load VGG19 now (raises ``WeightsMissing`` without its weights) when the VGG terms are on."""
@@ -576,6 +590,51 @@ class GFLAModel(PoseTransferModel):
     def _vgg(self, device: torch.device) -> nn.Module:
         self.prepare_losses()
         return self.loss_modules["vgg"].to(device)
+
+    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.config.stage == "flow":
+            return {}
+        d = self.discriminators["D"]
+        return {
+            "D/real": 0.5 * self.gan_loss(d(batch["target"]), True),
+            "D/fake": 0.5 * self.gan_loss(d(fake.detach()), False),
+        }
+
+
+def content_loss(fake_features: dict[str, torch.Tensor], target_features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of L1 distances of VGG19 features over ``CONTENT_LAYERS`` (unweighted)."""
+    from bench.train.losses import l1_loss
+
+    return sum(l1_loss(fake_features[n], target_features[n]) for n in CONTENT_LAYERS)
+
+
+def style_loss(fake_features: dict[str, torch.Tensor], target_features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of L1 distances of Gram matrices over ``STYLE_LAYERS`` (unweighted)."""
+    from bench.train.losses import gram_matrix, l1_loss
+
+    return sum(l1_loss(gram_matrix(fake_features[n]), gram_matrix(target_features[n])) for n in STYLE_LAYERS)
+
+
+class GFLAModel(FlowGANModel):
+    name = "gfla"
+
+    def build_generator(self, config: GFLAConfig) -> nn.Module:
+        return gfla_generator(config)
+
+    def load_flow_init(self, path: str) -> None:
+        load_flow_net(self.generator.flow_net, path)
+
+    def recompute_flows(self, batch: Batch) -> list[torch.Tensor]:
+        net = getattr(self.generator, "module", self.generator).flow_net
+        return run_flow_net(net, batch["source"], batch["source_pose"], batch["target_pose"], self.config.pad_mode)[0]
+
+    # -- losses -----------------------------------------------------------------------
+
+    def vgg_layers(self) -> tuple[str, ...]:
+        correctness = {CORRECTNESS_LAYERS[layer] for layer in self.config.attention}
+        if self.config.stage == "flow":
+            return tuple(sorted(correctness))
+        return tuple(sorted(correctness | set(CONTENT_LAYERS) | set(STYLE_LAYERS)))
 
     def _by_layer(self, flows: list[torch.Tensor]) -> list[tuple[int, torch.Tensor]]:
         """(attention layer, flow) pairs; the flow net emits the deepest layer first."""
@@ -591,7 +650,7 @@ class GFLAModel(PoseTransferModel):
         return sum(affine_regularization(flow, self.config.attention[layer]) for layer, flow in self._by_layer(flows))
 
     def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        from bench.train.losses import gram_matrix, l1_loss
+        from bench.train.losses import l1_loss
 
         cfg, target = self.config, batch["target"]
         flows = self._flows(batch, fake)
@@ -608,20 +667,9 @@ class GFLAModel(PoseTransferModel):
             losses["gan"] = cfg.lambda_gan * self.gan_loss(self.discriminators["D"](fake), True)
             if cfg.vgg:
                 fake_features = vgg(fake)
-                losses["content"] = cfg.lambda_content * sum(
-                    l1_loss(fake_features[n], target_features[n]) for n in CONTENT_LAYERS)
-                losses["style"] = cfg.lambda_style * sum(
-                    l1_loss(gram_matrix(fake_features[n]), gram_matrix(target_features[n])) for n in STYLE_LAYERS)
+                losses["content"] = cfg.lambda_content * content_loss(fake_features, target_features)
+                losses["style"] = cfg.lambda_style * style_loss(fake_features, target_features)
         return losses
-
-    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.config.stage == "flow":
-            return {}
-        d = self.discriminators["D"]
-        return {
-            "D/real": 0.5 * self.gan_loss(d(batch["target"]), True),
-            "D/fake": 0.5 * self.gan_loss(d(fake.detach()), False),
-        }
 
     # -- bookkeeping ------------------------------------------------------------------
 

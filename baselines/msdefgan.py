@@ -82,7 +82,9 @@ from torch import nn
 
 from baselines import deform
 from baselines.blocks import build_config, scaled
-from baselines.defgan import DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, RECONSTRUCTIONS, Encoder, PatchDiscriminator, _shift, layouts
+from baselines.defgan import (
+    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init, scaled_layouts,
+)
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -321,7 +323,7 @@ class MSDefGANGenerator(nn.Module):
         skips = tuple(2 * c for c in encoder_channels[::-1])
         self.decoder = (AttentionFusionDecoder(skips, decoder_channels, dmax, attention_kernel, channel_attention, attention_upsample)
                         if fusion == "attention" else AverageFusionDecoder(skips, decoder_channels))
-        _keras_init(self)
+        keras_init(self, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))  # Keras defaults, Dense layers too
 
     def forward(self, sources: torch.Tensor, source_keypoints: torch.Tensor, target_keypoints: torch.Tensor,
                 transforms: torch.Tensor, masks: torch.Tensor, source_maps: torch.Tensor | None = None,
@@ -348,15 +350,6 @@ class MSDefGANGenerator(nn.Module):
             skips.append(skip.reshape(b, k, *skip.shape[1:]))
         image, attention = self.decoder(skips[::-1])
         return (image, attention) if return_attention else image
-
-
-def _keras_init(module: nn.Module) -> None:
-    """Glorot-uniform kernels and zero biases (Keras defaults), for convs and Dense layers."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 # --------------------------------------------------------------------------------------
@@ -396,18 +389,13 @@ TRAINING = {
 
 def msdefgan_config(dataset: str, overrides: dict[str, Any]) -> MSDefGANConfig:
     cfg = build_config(MSDefGANConfig, dataset, MSDEFGAN_DATASETS, overrides)
-    if cfg.reconstruction not in RECONSTRUCTIONS:
-        raise BenchError(f"unknown reconstruction {cfg.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
-    if cfg.pad_mode not in ("replicate", "constant"):
-        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose 'replicate' or 'constant'")
+    check_config(cfg)
     return cfg
 
 
 def msdefgan_generator(config: MSDefGANConfig, dataset: str, pose_renderer: PoseRenderer | None = None) -> MSDefGANGenerator:
     canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
-    enc, dec = layouts(canvas)
-    enc = tuple(scaled(c, config.width) for c in enc)
-    dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+    enc, dec = scaled_layouts(canvas, config.width)
     return MSDefGANGenerator(enc, dec, config.fusion, config.dmax, config.attention_kernel, config.channel_attention,
                              config.attention_upsample, config.deformable_levels, config.warp_mode, pose_renderer)
 

@@ -263,7 +263,7 @@ def _vdg_builder(name: str, gate: str, input_pose: bool):
 
     def generator(dataset: str = "market", **config: Any) -> nn.Module:
         cfg = vdg.vdg_config(dataset, {**_fixed_gate(name, gate, config), "input_pose": input_pose})
-        return vdg.build_generator(cfg, vdg._canvas(cfg, dataset))
+        return vdg.build_generator(cfg, vdg.canvas_size(cfg, dataset))
 
     return build, generator
 

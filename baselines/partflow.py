@@ -82,12 +82,12 @@ from baselines.blocks import build_config, scaled
 from baselines.flow import affine_regularization, sampling_correctness, warp
 from baselines.gfla import (
     CONTENT_LAYERS, CORRECTNESS_LAYERS, IMAGE_CHANNELS, STYLE_LAYERS, Output, PoseFlowNet, PoseSourceNet,
-    ResBlockDecoder, ResBlocks, ResDiscriminator, _act, _channels, _conv, _norm, flow_padding, init_orthogonal,
-    run_flow_net, warp_to_image,
+    FlowGANModel, ResBlockDecoder, ResBlocks, _act, _channels, _conv, _norm, content_loss, flow_padding,
+    init_orthogonal, run_flow_net, style_loss, warp_to_image,
 )
 from bench.data.keypoints import INDEX, MISSING, NAMES, NUM_KEYPOINTS
 from bench.errors import BenchError, DataError
-from bench.models.base import Batch, PoseTransferModel
+from bench.models.base import Batch
 from bench.registry import MODELS
 
 PAPER = "Tang et al., AAAI 2021"
@@ -436,23 +436,18 @@ def partflow_generator(config: PartFlowConfig) -> PartFlowGenerator:
 # The trainable model
 
 
-class PartFlowModel(PoseTransferModel):
-    def __init__(self, config: PartFlowConfig, dataset: str, name: str = "partflow"):
-        super().__init__()
-        from bench.train.losses import GANLoss
+class PartFlowModel(FlowGANModel):
+    """GFLA's staged flow model (:class:`baselines.gfla.FlowGANModel`) with the part flow generator."""
 
+    def __init__(self, config: PartFlowConfig, dataset: str, name: str = "partflow"):
+        super().__init__(config, dataset)
         self.name = name
-        self.config = config
-        self.dataset = dataset
-        self.generator = partflow_generator(config)
-        if config.stage == "full":
-            w = config.width
-            self.discriminators = nn.ModuleDict({"D": ResDiscriminator(IMAGE_CHANNELS, scaled(config.ndf, w),
-                                                                        scaled(config.d_img_f, w), config.d_layers)})
-            if config.flow_init:
-                load_flow_nets(self.generator, config.flow_init)
-        self.gan_loss = GANLoss(config.gan_mode)
-        self._last: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+
+    def build_generator(self, config: PartFlowConfig) -> PartFlowGenerator:
+        return partflow_generator(config)
+
+    def load_flow_init(self, path: str) -> None:
+        load_flow_nets(self.generator, path)
 
     # -- generation -------------------------------------------------------------------
 
@@ -465,19 +460,11 @@ class PartFlowModel(PoseTransferModel):
             return keypoints_from_heatmaps(pose)
         return torch.as_tensor(kp).to(device=pose.device, dtype=pose.dtype)
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        source = batch["source"]
-        if source.dim() != 4:
-            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
-        image, flows, _ = self.generator(source, batch["source_pose"], batch["target_pose"],
-                                         self.keypoints(batch, "source"), self.keypoints(batch, "target"))
-        self._last = (image, flows)  # the flows of this image, for generator_losses
-        return image
+    def generator_inputs(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        return (batch["source"], batch["source_pose"], batch["target_pose"],
+                self.keypoints(batch, "source"), self.keypoints(batch, "target"))
 
-    def _flows(self, batch: Batch, fake: torch.Tensor) -> list[torch.Tensor]:
-        last, self._last = self._last, None
-        if last is not None and last[0] is fake:
-            return last[1]
+    def recompute_flows(self, batch: Batch) -> list[torch.Tensor]:
         g = getattr(self.generator, "module", self.generator)
         source = batch["source"]
         boxes = g.boxes(self.keypoints(batch, "source"), tuple(source.shape[-2:]))
@@ -494,17 +481,6 @@ class PartFlowModel(PoseTransferModel):
             return (self.sam_layer,)
         return tuple(sorted({self.sam_layer} | set(CONTENT_LAYERS) | set(STYLE_LAYERS)))
 
-    def prepare_losses(self) -> None:
-        """Load VGG19 now (raises ``WeightsMissing`` without its weights) when the VGG terms are on."""
-        if self.config.vgg and "vgg" not in self.loss_modules:
-            from bench.train.losses import VGG19Features
-
-            self.loss_modules["vgg"] = VGG19Features(self.vgg_layers(), normalize="none", weights_dir=self.config.weights_dir)
-
-    def _vgg(self, device: torch.device) -> nn.Module:
-        self.prepare_losses()
-        return self.loss_modules["vgg"].to(device)
-
     def sampling_loss(self, batch: Batch, source_features: torch.Tensor, target_features: torch.Tensor,
                       flows: list[torch.Tensor]) -> torch.Tensor:
         """Eq. 9: the sum over parts of the sampling-correctness loss on the part's features."""
@@ -518,7 +494,7 @@ class PartFlowModel(PoseTransferModel):
                    for i, flow in enumerate(flows))
 
     def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        from bench.train.losses import gram_matrix, l1_loss
+        from bench.train.losses import l1_loss
 
         cfg, target = self.config, batch["target"]
         flows = self._flows(batch, fake)
@@ -534,21 +510,11 @@ class PartFlowModel(PoseTransferModel):
             losses["adv"] = cfg.lambda_adv * self.gan_loss(self.discriminators["D"](fake), True)
             if cfg.vgg:
                 fake_features = vgg(fake)
-                losses["per"] = cfg.lambda_per * sum(l1_loss(fake_features[n], target_features[n]) for n in CONTENT_LAYERS)
-                losses["sty"] = cfg.lambda_sty * sum(
-                    l1_loss(gram_matrix(fake_features[n]), gram_matrix(target_features[n])) for n in STYLE_LAYERS)
+                losses["per"] = cfg.lambda_per * content_loss(fake_features, target_features)
+                losses["sty"] = cfg.lambda_sty * style_loss(fake_features, target_features)
         if cfg.lambda_regularization:
             losses["regularization"] = cfg.lambda_regularization * sum(affine_regularization(f, 3) for f in flows)
         return losses
-
-    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.config.stage == "flow":
-            return {}
-        d = self.discriminators["D"]
-        return {
-            "D/real": 0.5 * self.gan_loss(d(batch["target"]), True),
-            "D/fake": 0.5 * self.gan_loss(d(fake.detach()), False),
-        }
 
     # -- bookkeeping ------------------------------------------------------------------
 

@@ -212,24 +212,70 @@ class SameConv2d(nn.Conv2d):
         return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride)
 
 
-def _conv_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+def conv_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(SameConv2d(in_ch, out_ch, kernel, stride), nn.ReLU())
 
 
-def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(_conv_relu(in_ch, out_ch), _conv_relu(out_ch, out_ch))
+def double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(conv_relu(in_ch, out_ch), conv_relu(out_ch, out_ch))
 
 
-def _up(x: torch.Tensor) -> torch.Tensor:
+def upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")  # tf.image.resize_nearest_neighbor x2
 
 
-def _slim_init(module: nn.Module) -> None:
+def slim_init(module: nn.Module) -> None:
     """tf.contrib.slim defaults: Glorot-uniform weights, zero biases."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def residual_encoder(in_channels: int, hidden: int, levels: int) -> tuple[nn.Module, nn.ModuleList, nn.ModuleList]:
+    """G1's encoder layers: conv3x3 to n, residual levels at n(i+1), stride-2 convs between them."""
+    conv_in = conv_relu(in_channels, hidden)
+    blocks = nn.ModuleList(double_conv(hidden * (i + 1), hidden * (i + 1)) for i in range(levels))
+    down = nn.ModuleList(conv_relu(hidden * (i + 1), hidden * (i + 2), stride=2) for i in range(levels - 1))
+    return conv_in, blocks, down
+
+
+def residual_encode(x: torch.Tensor, conv_in: nn.Module, blocks: nn.ModuleList,
+                    down: nn.ModuleList) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The deepest map and every level's feature (finest first) of ``residual_encoder``'s layers."""
+    x = conv_in(x)
+    features = []
+    for i, block in enumerate(blocks):
+        x = x + block(x)
+        features.append(x)
+        if i < len(down):
+            x = down[i](x)
+    return x, features
+
+
+def residual_decoder(hidden: int, levels: int) -> tuple[nn.ModuleList, nn.ModuleList, nn.Module]:
+    """G1's decoder layers: per level a residual pair on concat(x, skip), then a 1x1 reduction; output conv."""
+    decoder, reduce = [], []
+    x_ch = hidden
+    for i in range(levels):
+        width = x_ch + hidden * (levels - i)  # after concatenating encoder level L-1-i
+        decoder.append(double_conv(width, width))
+        if i < levels - 1:
+            x_ch = hidden * (levels - i - 1)
+            reduce.append(conv_relu(width, x_ch, kernel=1))
+    return nn.ModuleList(decoder), nn.ModuleList(reduce), SameConv2d(width, IMAGE_CHANNELS, 3)
+
+
+def residual_decode(x: torch.Tensor, skips: list[torch.Tensor], decoder: nn.ModuleList, reduce: nn.ModuleList,
+                    conv_out: nn.Module) -> torch.Tensor:
+    """``residual_decoder``'s layers on the bottleneck map ``x`` with skips finest first."""
+    last = len(decoder) - 1
+    for i, block in enumerate(decoder):
+        x = torch.cat((x, skips[last - i]), 1)
+        x = x + block(x)
+        if i < last:
+            x = reduce[i](upsample(x))
+    return conv_out(x)
 
 
 class ResidualUNet(nn.Module):
@@ -239,43 +285,20 @@ class ResidualUNet(nn.Module):
         super().__init__()
         self.levels = levels
         self.bottleneck = bottleneck
-        self.conv_in = _conv_relu(in_channels, hidden)
-        self.encoder = nn.ModuleList(_double_conv(hidden * (i + 1), hidden * (i + 1)) for i in range(levels))
-        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 2), stride=2) for i in range(levels - 1))
+        self.conv_in, self.encoder, self.down = residual_encoder(in_channels, hidden, levels)
         h, w = bottleneck
         self.fc_in = nn.Linear(h * w * hidden * levels, z_num)
         self.fc_out = nn.Linear(z_num, h * w * hidden)
-        decoder, reduce = [], []
-        x_ch = hidden
-        for i in range(levels):
-            width = x_ch + hidden * (levels - i)  # after concatenating encoder level L-1-i
-            decoder.append(_double_conv(width, width))
-            if i < levels - 1:
-                x_ch = hidden * (levels - i - 1)
-                reduce.append(_conv_relu(width, x_ch, kernel=1))
-        self.decoder = nn.ModuleList(decoder)
-        self.reduce = nn.ModuleList(reduce)
-        self.conv_out = SameConv2d(width, IMAGE_CHANNELS, 3)
+        self.decoder, self.reduce, self.conv_out = residual_decoder(hidden, levels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
-        skips = []
-        for i, block in enumerate(self.encoder):
-            x = x + block(x)
-            skips.append(x)
-            if i < self.levels - 1:
-                x = self.down[i](x)
+        x, skips = residual_encode(x, self.conv_in, self.encoder, self.down)
         if tuple(x.shape[-2:]) != self.bottleneck:
             raise BenchError(f"PG2 G1 was built for a {self.bottleneck} bottleneck, the input gives {tuple(x.shape[-2:])}")
         z = self.fc_in(x.permute(0, 2, 3, 1).flatten(1))  # TF flattens NHWC
         h, w = self.bottleneck
         x = self.fc_out(z).view(len(z), h, w, -1).permute(0, 3, 1, 2)
-        for i, block in enumerate(self.decoder):
-            x = torch.cat((x, skips[self.levels - 1 - i]), 1)
-            x = x + block(x)
-            if i < self.levels - 1:
-                x = self.reduce[i](_up(x))
-        return self.conv_out(x)
+        return residual_decode(x, skips, self.decoder, self.reduce, self.conv_out)
 
 
 class DiffMapUNet(nn.Module):
@@ -285,15 +308,15 @@ class DiffMapUNet(nn.Module):
         super().__init__()
         self.levels = levels
         self.skip_levels = tuple(i for i in range(levels) if top_skip or i > 0)
-        self.conv_in = _conv_relu(in_channels, hidden)
-        self.encoder = nn.ModuleList(_double_conv(hidden * max(i, 1), hidden * (i + 1)) for i in range(levels))
-        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 1), stride=2) for i in range(levels - 1))
+        self.conv_in = conv_relu(in_channels, hidden)
+        self.encoder = nn.ModuleList(double_conv(hidden * max(i, 1), hidden * (i + 1)) for i in range(levels))
+        self.down = nn.ModuleList(conv_relu(hidden * (i + 1), hidden * (i + 1), stride=2) for i in range(levels - 1))
         decoder = []
         x_ch = hidden * levels
         for i in range(levels):
             level = levels - 1 - i
             skip_ch = hidden * (level + 1) if level in self.skip_levels else 0
-            decoder.append(_double_conv(x_ch + skip_ch, hidden))
+            decoder.append(double_conv(x_ch + skip_ch, hidden))
             x_ch = hidden
         self.decoder = nn.ModuleList(decoder)
         self.conv_out = SameConv2d(hidden, IMAGE_CHANNELS, 3)
@@ -313,7 +336,7 @@ class DiffMapUNet(nn.Module):
                 x = torch.cat((x, skips[level]), 1)
             x = block(x)
             if i < self.levels - 1:
-                x = _up(x)
+                x = upsample(x)
         return self.conv_out(x)
 
 
@@ -395,11 +418,12 @@ TRAINING = {
 }
 
 
-def _check_config(cfg: PG2Config) -> None:
+def check_config(cfg: Any, schedule: str = "the original schedule") -> None:
+    """The checks of every PG2-style staged config (PG2, VDG): padding, stage, D's batch layout."""
     if cfg.pad_mode not in PAD_MODES:
         raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose one of {', '.join(PAD_MODES)}")
     if cfg.stage not in (0, 1, 2):
-        raise BenchError(f"stage must be 0 (the original schedule), 1 or 2, got {cfg.stage!r}")
+        raise BenchError(f"stage must be 0 ({schedule}), 1 or 2, got {cfg.stage!r}")
     unknown = sorted(set(cfg.d_images) - set(D_IMAGES))
     if unknown or not {"target", "source", "g2"} <= set(cfg.d_images):
         raise BenchError(f"d_images {list(cfg.d_images)} must name target, source and g2 (and optionally g1) only")
@@ -407,42 +431,65 @@ def _check_config(cfg: PG2Config) -> None:
         raise BenchError(f"g_adversarial {list(cfg.g_adversarial)} must be fakes listed in d_images")
 
 
-def build_generator(cfg: PG2Config, canvas: tuple[int, int]) -> PG2Generator:
+def canvas_size(cfg: Any, dataset: str) -> tuple[int, int]:
+    return tuple(cfg.canvas) if cfg.canvas else DATA_SIZES[dataset]
+
+
+def g1_geometry(cfg: Any, canvas: tuple[int, int], model: str = "PG2",
+                stages: tuple[str, str] = ("G1", "G2")) -> tuple[int, tuple[int, int]]:
+    """G1's level count (``cfg.levels`` or log2(H) - 2) and its bottleneck size on ``canvas``."""
     height, width = canvas
     levels = cfg.levels if cfg.levels is not None else int(math.log2(height)) - 2
     if levels < 3:
-        raise BenchError(f"PG2 needs at least 3 G1 levels (G2 has two fewer), got {levels}")
+        raise BenchError(f"{model} needs at least 3 {stages[0]} levels ({stages[1]} has two fewer), got {levels}")
     factor = 2 ** (levels - 1)
     if height % factor or width % factor:
-        raise BenchError(f"PG2 with {levels} levels needs sides divisible by {factor}, got {height}x{width} "
+        raise BenchError(f"{model} with {levels} levels needs sides divisible by {factor}, got {height}x{width} "
                          "(set canvas to pad the images)")
+    return levels, (height // factor, width // factor)
+
+
+def build_generator(cfg: PG2Config, canvas: tuple[int, int]) -> PG2Generator:
+    levels, bottleneck = g1_geometry(cfg, canvas)
     hidden = scaled(cfg.hidden, cfg.width)
-    g1 = ResidualUNet(IMAGE_CHANNELS + NUM_KEYPOINTS, hidden, levels, (height // factor, width // factor), cfg.z_num)
+    g1 = ResidualUNet(IMAGE_CHANNELS + NUM_KEYPOINTS, hidden, levels, bottleneck, cfg.z_num)
     g2 = DiffMapUNet(2 * IMAGE_CHANNELS, hidden, levels - 2, cfg.g2_top_skip)
     generator = PG2Generator(g1, g2)
-    _slim_init(generator)
+    slim_init(generator)
     return generator
 
 
 class PG2Model(PoseTransferModel):
+    """PG2's two-stage model; VDG (:mod:`baselines.vdg`) subclasses it with its own generator and stage-1 loss."""
+
     name = "pg2"
     #: G1 or G2 sits out each stage: under DDP the generator needs find_unused_parameters=True.
     ddp_find_unused_parameters = True
+    #: The generator's loss terms of each stage; every step reports all of them (the other stage's as 0).
+    stage_one_terms: tuple[str, ...] = ("g1_l1", "g1_mask_l1")
+    stage_two_terms: tuple[str, ...] = ("gan", "l1", "mask_l1")
 
-    def __init__(self, config: PG2Config, dataset: str):
+    def __init__(self, config: Any, dataset: str):
         super().__init__()
-        _check_config(config)
+        self.check_config(config)
         from bench.train.losses import GANLoss
 
         self.config = config
         self.dataset = dataset
-        self.canvas = tuple(config.canvas) if config.canvas else DATA_SIZES[dataset]
-        self.generator = build_generator(config, self.canvas)
+        self.canvas = canvas_size(config, dataset)
+        self.generator = self.build_generator(config)
         self.discriminators = nn.ModuleDict({"D": DCGANDiscriminator(scaled(config.ndf, config.width), self.canvas)})
         self.gan_loss = GANLoss("vanilla", with_logits=True)
         # Generator updates done so far: decides the stage under the original schedule.
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self._last: dict[str, Any] | None = None
+
+    @staticmethod
+    def check_config(config: Any) -> None:
+        check_config(config)
+
+    def build_generator(self, config: Any) -> nn.Module:
+        return build_generator(config, self.canvas)
 
     def current_stage(self) -> int:
         if self.config.stage:
@@ -467,14 +514,23 @@ class PG2Model(PoseTransferModel):
             return F.pad(image, (*pads, 0, 0), value=1.0)
         return F.pad(image, (*pads, 0, 0), mode="replicate")
 
-    def _canvas_keypoints(self, batch: Batch, left: int) -> torch.Tensor:
-        if "target_keypoints" not in batch:
-            raise BenchError(f"{self.name} draws its pose disks from keypoints: the batch has no 'target_keypoints'")
-        kp = torch.as_tensor(batch["target_keypoints"]).to(torch.float64)
+    def _keypoints(self, batch: Batch, key: str, left: int) -> torch.Tensor:
+        """``batch[key]`` shifted onto the canvas (missing points stay missing)."""
+        if key not in batch:
+            raise BenchError(f"{self.name} draws its pose disks from keypoints: the batch has no {key!r}")
+        kp = torch.as_tensor(batch[key]).to(torch.float64)
         present = (kp != MISSING).all(-1, keepdim=True)
         return torch.where(present, kp + torch.tensor([0.0, float(left)], dtype=kp.dtype, device=kp.device), kp)
 
+    def _disks(self, batch: Batch, key: str, left: int, like: torch.Tensor) -> torch.Tensor:
+        keypoints = self._keypoints(batch, key, left).to(like.device)
+        return disk_pose(keypoints, self.canvas, self.config.point_radius, like.dtype) * 2 - 1
+
     # -- generation -------------------------------------------------------------------
+
+    def _poses(self, batch: Batch, left: int, like: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """The pose inputs the generator takes after the source image: PG2's G1 sees the target's disks."""
+        return (self._disks(batch, "target_keypoints", left, like),)
 
     def _generate(self, batch: Batch, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G1's image and (``refine``) G2's, on the data frame."""
@@ -482,9 +538,8 @@ class PG2Model(PoseTransferModel):
         if source.dim() != 4:
             raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
         pads = self._pads(source)
-        keypoints = self._canvas_keypoints(batch, pads[0]).to(source.device)
-        pose = disk_pose(keypoints, self.canvas, self.config.point_radius, source.dtype) * 2 - 1
-        coarse, refined = self.generator(self._widen(source, pads), pose, refine=refine)
+        poses = self._poses(batch, pads[0], source)
+        coarse, refined = self.generator(self._widen(source, pads), *poses, refine=refine)
         crop = slice(pads[0], self.canvas[1] - pads[1])
         return coarse[..., crop], (refined[..., crop] if refined is not None else None)
 
@@ -512,13 +567,9 @@ class PG2Model(PoseTransferModel):
         """(B, 1, H, W) float pose mask of the target, drawn on the canvas and cropped to the frame."""
         target = batch["target"]
         left, right = self._pads(target)
-        masks = pose_masks(self._canvas_keypoints(batch, left), self.canvas, self.config.point_radius)
+        masks = pose_masks(self._keypoints(batch, "target_keypoints", left), self.canvas, self.config.point_radius)
         masks = masks[..., left:self.canvas[1] - right]
         return torch.from_numpy(masks).to(target.device, target.dtype).unsqueeze(1)
-
-    def _reconstruction(self, batch: Batch, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        error = (fake - batch["target"]).abs()
-        return error.mean(), (error * self.target_mask(batch)).mean()
 
     def _judge(self, batch: Batch, fake: torch.Tensor, g1: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """D's logits for every image of ``d_images``, computed as one batch."""
@@ -528,18 +579,24 @@ class PG2Model(PoseTransferModel):
         logits = self.discriminators["D"](stacked).split(len(fake))
         return dict(zip(self.config.d_images, logits))
 
+    def _stage_one_losses(self, batch: Batch, fake: torch.Tensor, mask: torch.Tensor,
+                          l1: torch.Tensor, mask_l1: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stage-1 terms that train G1 (a term left out is reported as 0)."""
+        return {"g1_l1": l1, "g1_mask_l1": mask_l1}
+
     def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg, last = self.config, self._from_last(batch)
-        l1, mask_l1 = self._reconstruction(batch, fake)
+        mask = self.target_mask(batch)
+        error = (fake - batch["target"]).abs()
+        l1, mask_l1 = error.mean(), (error * mask).mean()
         if last["stage"] == 1:
-            zero = fake.new_zeros(())
-            losses = {"g1_l1": l1, "g1_mask_l1": mask_l1, "gan": zero, "l1": zero, "mask_l1": zero}
+            trained = self._stage_one_losses(batch, fake, mask, l1, mask_l1)
         else:
             logits = self._judge(batch, fake, last["g1"])
             adversarial = sum(self.gan_loss(logits[name], True) for name in cfg.g_adversarial) / len(cfg.g_adversarial)
-            zero = fake.new_zeros(())
-            losses = {"g1_l1": zero, "g1_mask_l1": zero, "gan": cfg.lambda_gan * adversarial,
-                      "l1": cfg.lambda_l1 * l1, "mask_l1": cfg.lambda_l1 * mask_l1}
+            trained = {"gan": cfg.lambda_gan * adversarial, "l1": cfg.lambda_l1 * l1, "mask_l1": cfg.lambda_l1 * mask_l1}
+        zero = fake.new_zeros(())
+        losses = {key: trained.get(key, zero) for key in self.stage_one_terms + self.stage_two_terms}
         if self.training:
             self.steps += 1
         return losses
@@ -558,42 +615,59 @@ class PG2Model(PoseTransferModel):
             "D/source": 0.25 * self.gan_loss(logits["source"], False),
         }
 
+    # -- metadata ---------------------------------------------------------------------
+
+    def _schedule_metadata(self, stage: str) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "dataset": self.dataset,
+            "config": dataclasses.asdict(self.config),
+            "stage": stage,
+            "current_stage": self.current_stage(),
+            "generator_steps": int(self.steps),
+            "generator_loss_terms": {"stage 1": list(self.stage_one_terms), "stage 2": list(self.stage_two_terms),
+                                     "note": "the other stage's terms are logged as 0"},
+        }
+
+    def _canvas_metadata(self) -> dict[str, Any]:
+        return {
+            "canvas": list(self.canvas),
+            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
+                                  f"pad width to {self.canvas[1]} ({self.config.pad_mode}), disks/masks on the canvas, "
+                                  "crop back; D sees the cropped frame padded again"),
+        }
+
     def metadata(self) -> dict[str, Any]:
         cfg = self.config
         stage = {0: f"original schedule: G1 alone for {cfg.g1_steps} steps, then G2 + D with G1 frozen",
                  1: "pinned to stage 1 (G1 only)", 2: "pinned to stage 2 (G2 + D, G1 frozen)"}[cfg.stage]
         return {
-            "model": self.name,
-            "dataset": self.dataset,
-            "config": dataclasses.asdict(cfg),
-            "stage": stage,
-            "current_stage": self.current_stage(),
-            "generator_steps": int(self.steps),
-            "generator_loss_terms": {"stage 1": ["g1_l1", "g1_mask_l1"], "stage 2": ["gan", "l1", "mask_l1"],
-                                     "note": "the other stage's terms are logged as 0"},
+            **self._schedule_metadata(stage),
             "pose_input": f"18 binary disks of radius {cfg.point_radius} in {{-1, 1}} (target pose only)",
             "mask": "PG2 training mask (_getPoseMask: limb disks, 5x5 dilation + erosion)",
             "discriminators": {"D": "DCGAN, single images; one batch of " + ", ".join(cfg.d_images)},
-            "canvas": list(self.canvas),
-            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
-                                  f"pad width to {self.canvas[1]} ({cfg.pad_mode}), disks/masks on the canvas, crop back; "
-                                  "D sees the cropped frame padded again"),
+            **self._canvas_metadata(),
             "training_in_original": TRAINING[self.dataset],
         }
 
 
-def pg2_config(dataset: str, overrides: dict[str, Any]) -> PG2Config:
-    cfg = build_config(PG2Config, dataset, PG2_DATASETS, overrides)
-    for name in ("canvas", "d_images", "g_adversarial"):  # YAML gives lists
+def staged_config(cls: type, dataset: str, datasets: dict[str, dict[str, Any]], overrides: dict[str, Any]) -> Any:
+    """``build_config`` plus the tuple fields YAML gives as lists (PG2's and VDG's configs)."""
+    cfg = build_config(cls, dataset, datasets, overrides)
+    for name in ("canvas", "d_images", "g_adversarial"):
         value = getattr(cfg, name)
         if value is not None:
             setattr(cfg, name, tuple(value))
     return cfg
 
 
+def pg2_config(dataset: str, overrides: dict[str, Any]) -> PG2Config:
+    return staged_config(PG2Config, dataset, PG2_DATASETS, overrides)
+
+
 def _generator_only(dataset: str = "market", **config: Any) -> PG2Generator:
     cfg = pg2_config(dataset, config)
-    return build_generator(cfg, tuple(cfg.canvas) if cfg.canvas else DATA_SIZES[dataset])
+    return build_generator(cfg, canvas_size(cfg, dataset))
 
 
 @MODELS.register(

@@ -71,7 +71,7 @@ from torch import nn
 from baselines import deform
 from baselines.blocks import build_config, scaled
 from baselines.defgan import (
-    DATA_SIZES, DEFORMABLE_LEVELS, IMAGE_CHANNELS, DefGANGenerator, DefGANModel, _down, _keras_init, layouts,
+    DATA_SIZES, DEFORMABLE_LEVELS, IMAGE_CHANNELS, DefGANGenerator, DefGANModel, PatchDiscriminator, keras_init, scaled_layouts,
 )
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
@@ -105,7 +105,7 @@ class SDGANGenerator(DefGANGenerator):
             nn.Sequential(_activation(decoder_activation), nn.Conv2d(channels, IMAGE_CHANNELS, 3, 1, 1), nn.Tanh())
             for channels in self.head_channels(encoder_channels, decoder_channels)
         )
-        _keras_init(self.heads)
+        keras_init(self.heads)
 
     def level(self, scale: int) -> int:
         """Encoder level (1/2**level of the image) of scale ``scale`` (0 = lowest resolution)."""
@@ -167,22 +167,11 @@ def _activation(kind: str) -> nn.Module:
     raise BenchError(f"unknown decoder_activation {kind!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 
-class ScaleDiscriminator(nn.Module):
+class ScaleDiscriminator(PatchDiscriminator):
     """Def-GAN's patch discriminator with ``blocks`` of its three stride-2 IN blocks (logits out)."""
 
     def __init__(self, blocks: int, in_ch: int = 2 * (IMAGE_CHANNELS + NUM_KEYPOINTS), ndf: int = 64):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 0)]
-        channels = ndf
-        for mult in D_BLOCKS[:blocks]:
-            layers.append(_down(channels, ndf * mult, norm=True))
-            channels = ndf * mult
-        layers.append(_down(channels, 1, norm=False))
-        self.model = nn.Sequential(*layers)
-        _keras_init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        super().__init__(in_ch, ndf, D_BLOCKS[:blocks])
 
 
 # --------------------------------------------------------------------------------------
@@ -326,9 +315,7 @@ class SDGANModel(DefGANModel):
 
 
 def sdgan_generator(config: SDGANConfig, canvas: tuple[int, int]) -> SDGANGenerator:
-    enc, dec = layouts(canvas)
-    enc = tuple(scaled(c, config.width) for c in enc)
-    dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+    enc, dec = scaled_layouts(canvas, config.width)
     return SDGANGenerator(enc, dec, scales=config.scales, deformable_levels=config.deformable_levels,
                           warp_mode=config.warp_mode, decoder_activation=config.decoder_activation,
                           pose_upsampling=config.pose_upsampling)

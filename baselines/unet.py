@@ -35,8 +35,8 @@ from torch import nn
 
 from baselines.blocks import build_config, scaled
 from baselines.defgan import (
-    DATA_SIZES, DROPOUT_STEPS, HEATMAP_SIGMA, IMAGE_CHANNELS, RECONSTRUCTIONS, DefGANModel, Encoder, PatchDiscriminator,
-    _keras_init, _shift, _up, layouts,
+    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, DefGANModel, Encoder, PatchDiscriminator, _shift, check_config,
+    decode, decoder, keras_init, scaled_layouts,
 )
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
@@ -56,25 +56,14 @@ class UNetGenerator(nn.Module):
             raise ValueError("encoder and decoder need the same number of levels")
         self.depth = len(encoder_channels)
         self.encoder = Encoder(in_channels, encoder_channels)
-        skips = encoder_channels[::-1]
-        steps: list[nn.Module] = []
-        previous = 0
-        for i, out_ch in enumerate(decoder_channels[:-1]):
-            steps.append(_up(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
-            previous = out_ch
-        self.up = nn.ModuleList(steps)
-        self.to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], decoder_channels[-1], 3, 1, 1), nn.Tanh())
-        _keras_init(self)
+        self.up, self.to_image = decoder(list(encoder_channels[::-1]), decoder_channels)
+        keras_init(self)
 
     def forward(self, source: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
         size = tuple(source.shape[-2:])
         if any(s % 2 ** (self.depth - 1) for s in size):
             raise BenchError(f"the U-Net with {self.depth} levels needs sides divisible by {2 ** (self.depth - 1)}, got {size}")
-        skips = self.encoder(torch.cat((source, source_pose, target_pose), 1))[::-1]
-        out = self.up[0](skips[0])
-        for step, skip in zip(self.up[1:], skips[1:]):
-            out = step(torch.cat((out, skip), 1))
-        return self.to_image(torch.cat((out, skips[-1]), 1))
+        return decode(self.encoder(torch.cat((source, source_pose, target_pose), 1))[::-1], self.up, self.to_image)
 
 
 @dataclass
@@ -103,17 +92,12 @@ TRAINING = {
 
 def unet_config(dataset: str, overrides: dict[str, Any]) -> UNetConfig:
     cfg = build_config(UNetConfig, dataset, UNET_DATASETS, overrides)
-    if cfg.reconstruction not in RECONSTRUCTIONS:
-        raise BenchError(f"unknown reconstruction {cfg.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
-    if cfg.pad_mode not in ("replicate", "constant"):
-        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose 'replicate' or 'constant'")
+    check_config(cfg)
     return cfg
 
 
 def unet_generator(config: UNetConfig, dataset: str) -> UNetGenerator:
-    enc, dec = layouts(tuple(config.canvas) if config.canvas else DATA_SIZES[dataset])
-    enc = tuple(scaled(c, config.width) for c in enc)
-    dec = tuple(scaled(c, config.width) for c in dec[:-1]) + (dec[-1],)
+    enc, dec = scaled_layouts(tuple(config.canvas) if config.canvas else DATA_SIZES[dataset], config.width)
     return UNetGenerator(enc, dec)
 
 
@@ -135,15 +119,7 @@ class UNetModel(DefGANModel):
     def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
         """(source, source heatmaps, target heatmaps) on the canvas, and the column pads."""
         source = batch["source"]
-        if source.dim() != 4:
-            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
-        height, width = source.shape[-2:]
-        canvas_h, canvas_w = self.canvas
-        if canvas_h != height or canvas_w < width:
-            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
-                             "(only widening is supported)")
-        left = (canvas_w - width) // 2
-        right = canvas_w - width - left
+        left, right = self._canvas_pads(source)
         source_pose, target_pose = batch["source_pose"], batch["target_pose"]
         if left or right:
             from bench.data.pose import heatmaps

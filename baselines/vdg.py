@@ -77,8 +77,6 @@ mean time of one test sample of the Stage I model (33.6 ms No-mask, 34.2 mUNet_o
 """
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,19 +85,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
-from baselines.pg2 import DCGANDiscriminator, DiffMapUNet, SameConv2d, disk_pose, pose_masks
-from bench.data.keypoints import MISSING, NUM_KEYPOINTS
+from baselines import pg2
+from baselines.blocks import scaled
+from baselines.pg2 import (IMAGE_CHANNELS, DiffMapUNet, canvas_size, residual_decode, residual_decoder,
+                           residual_encode, residual_encoder, slim_init)
+from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
-from bench.models.base import Batch, PoseTransferModel
+from bench.models.base import Batch
 from bench.registry import MODELS
 
-IMAGE_CHANNELS = 3
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
-D_IMAGES = ("target", "source", "g1", "g2")
-D_TERMS = ("D/real", "D/fake", "D/source")
-G_TERMS = ("g1_l1", "g1_mask_l1", "g1_ssim", "gan", "l1", "mask_l1")
-PAD_MODES = ("replicate", "white")
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
 
 #: Every choice the papers leave open, as recorded in checkpoints' metadata.
@@ -135,23 +129,7 @@ SKIP_GATES: dict[str, Callable[[int, tuple[int, int]], nn.Module]] = {"identity"
 
 
 # --------------------------------------------------------------------------------------
-# Layers (PG2's slim conventions: SAME padding, bias, ReLU, Glorot-uniform, zero biases)
-
-
-def _conv_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(SameConv2d(in_ch, out_ch, kernel, stride), nn.ReLU())
-
-
-def _residual(channels: int) -> nn.Sequential:
-    """Two conv3x3 + ReLU at the same width; the caller adds the identity."""
-    return nn.Sequential(_conv_relu(channels, channels), _conv_relu(channels, channels))
-
-
-def _glorot(module: nn.Module) -> None:
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+# Stage I (PG2 G1's layers: SAME padding, bias, ReLU, Glorot-uniform, zero biases)
 
 
 class BranchEncoder(nn.Module):
@@ -160,28 +138,20 @@ class BranchEncoder(nn.Module):
     def __init__(self, in_channels: int, hidden: int, levels: int, bottleneck: tuple[int, int], z_num: int):
         super().__init__()
         self.bottleneck = bottleneck
-        self.conv_in = _conv_relu(in_channels, hidden)
-        self.levels = nn.ModuleList(_residual(hidden * (i + 1)) for i in range(levels))
-        self.down = nn.ModuleList(_conv_relu(hidden * (i + 1), hidden * (i + 2), stride=2) for i in range(levels - 1))
+        self.conv_in, self.levels, self.down = residual_encoder(in_channels, hidden, levels)
         h, w = bottleneck
         self.fc = nn.Linear(h * w * hidden * levels, z_num)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The bottleneck vector (B, z) and every level's feature, finest first."""
-        x = self.conv_in(x)
-        features = []
-        for i, level in enumerate(self.levels):
-            x = x + level(x)
-            features.append(x)
-            if i < len(self.down):
-                x = self.down[i](x)
+        x, features = residual_encode(x, self.conv_in, self.levels, self.down)
         if tuple(x.shape[-2:]) != self.bottleneck:
             raise BenchError(f"VDG was built for a {self.bottleneck} bottleneck, the input gives {tuple(x.shape[-2:])}")
         return self.fc(x.permute(0, 2, 3, 1).flatten(1)), features  # TF flattens NHWC
 
 
 class VDGStageOne(nn.Module):
-    """Image branch + pose branch encoders, late fusion of their vectors, U-Net decoder.
+    """Image branch + pose branch encoders, late fusion of their vectors, PG2 G1's decoder.
 
     The decoder's skip at level i is ``skip_gates[i](image_features[i])``.
     """
@@ -198,17 +168,7 @@ class VDGStageOne(nn.Module):
         h, w = bottleneck
         self.fc_fused = nn.Linear(2 * z_num, h * w * hidden)
         self.skip_gates = nn.ModuleList(SKIP_GATES[skip_gate](c, s) for c, s in self.skip_shapes())
-        decoder, reduce = [], []
-        x_ch = hidden
-        for i in range(levels):
-            width = x_ch + hidden * (levels - i)  # after concatenating skip level L-1-i
-            decoder.append(_residual(width))
-            if i < levels - 1:
-                x_ch = hidden * (levels - i - 1)
-                reduce.append(_conv_relu(width, x_ch, kernel=1))
-        self.decoder = nn.ModuleList(decoder)
-        self.reduce = nn.ModuleList(reduce)
-        self.conv_out = SameConv2d(width, IMAGE_CHANNELS, 3)
+        self.decoder, self.reduce, self.conv_out = residual_decoder(hidden, levels)
 
     def skip_shapes(self) -> list[tuple[int, tuple[int, int]]]:
         """(channels, (h, w)) of the image-branch feature at each level, finest first."""
@@ -223,13 +183,7 @@ class VDGStageOne(nn.Module):
         h, w = self.bottleneck
         x = self.fc_fused(torch.cat((v_image, v_pose), 1)).view(len(v_image), h, w, -1).permute(0, 3, 1, 2)
         skips = [gate(f) for gate, f in zip(self.skip_gates, features)]
-        last = len(self.decoder) - 1
-        for i, block in enumerate(self.decoder):
-            x = torch.cat((x, skips[last - i]), 1)
-            x = x + block(x)
-            if i < last:
-                x = self.reduce[i](F.interpolate(x, scale_factor=2, mode="nearest"))
-        return self.conv_out(x)
+        return residual_decode(x, skips, self.decoder, self.reduce, self.conv_out)
 
 
 class VDGGenerator(nn.Module):
@@ -325,203 +279,65 @@ TRAINING = {  # Stage I + Stage II steps from the mUNet paper; the rest is PG2's
 
 
 def vdg_config(dataset: str, overrides: dict[str, Any]) -> VDGConfig:
-    cfg = build_config(VDGConfig, dataset, VDG_DATASETS, overrides)
-    for name in ("canvas", "d_images", "g_adversarial"):  # YAML gives lists
-        value = getattr(cfg, name)
-        if value is not None:
-            setattr(cfg, name, tuple(value))
+    cfg = pg2.staged_config(VDGConfig, dataset, VDG_DATASETS, overrides)
     _check_config(cfg)
     return cfg
 
 
 def _check_config(cfg: VDGConfig) -> None:
-    if cfg.pad_mode not in PAD_MODES:
-        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose one of {', '.join(PAD_MODES)}")
-    if cfg.stage not in (0, 1, 2):
-        raise BenchError(f"stage must be 0 (Stage I then Stage II), 1 or 2, got {cfg.stage!r}")
+    pg2.check_config(cfg, schedule="Stage I then Stage II")
     if cfg.skip_gate not in SKIP_GATES:
         raise BenchError(f"unknown skip_gate {cfg.skip_gate!r}; choose one of {', '.join(SKIP_GATES)}")
-    if set(cfg.d_images) - set(D_IMAGES) or not {"target", "source", "g2"} <= set(cfg.d_images):
-        raise BenchError(f"d_images {list(cfg.d_images)} must name target, source and g2 (and optionally g1) only")
-    if not cfg.g_adversarial or not set(cfg.g_adversarial) <= set(cfg.d_images) - {"target"}:
-        raise BenchError(f"g_adversarial {list(cfg.g_adversarial)} must be fakes listed in d_images")
-
-
-def _canvas(cfg: VDGConfig, dataset: str) -> tuple[int, int]:
-    return tuple(cfg.canvas) if cfg.canvas else DATA_SIZES[dataset]
 
 
 def build_generator(cfg: VDGConfig, canvas: tuple[int, int]) -> VDGGenerator:
-    height, width = canvas
-    levels = cfg.levels if cfg.levels is not None else int(math.log2(height)) - 2
-    if levels < 3:
-        raise BenchError(f"VDG needs at least 3 Stage I levels (Stage II has two fewer), got {levels}")
-    factor = 2 ** (levels - 1)
-    if height % factor or width % factor:
-        raise BenchError(f"VDG with {levels} levels needs sides divisible by {factor}, got {height}x{width} "
-                         "(set canvas to pad the images)")
+    levels, bottleneck = pg2.g1_geometry(cfg, canvas, "VDG", ("Stage I", "Stage II"))
     hidden = scaled(cfg.hidden, cfg.width)
     image_channels = IMAGE_CHANNELS + (NUM_KEYPOINTS if cfg.input_pose else 0)
-    stage1 = VDGStageOne(image_channels, NUM_KEYPOINTS, hidden, levels, (height // factor, width // factor),
-                         cfg.z_num, cfg.skip_gate)
+    stage1 = VDGStageOne(image_channels, NUM_KEYPOINTS, hidden, levels, bottleneck, cfg.z_num, cfg.skip_gate)
     stage2 = DiffMapUNet(2 * IMAGE_CHANNELS, hidden, levels - 2, cfg.g2_top_skip)
     generator = VDGGenerator(stage1, stage2, cfg.input_pose)
-    _glorot(generator)
+    slim_init(generator)
     return generator
 
 
-class VDGModel(PoseTransferModel):
-    #: Stage I or Stage II sits out each stage: under DDP the generator needs find_unused_parameters=True.
-    ddp_find_unused_parameters = True
+class VDGModel(pg2.PG2Model):
+    """PG2's staged model, canvas, D and stage-2 losses with VDG's generator and enhanced weighting loss."""
+
+    name = "vdg"
+    stage_one_terms = ("g1_l1", "g1_mask_l1", "g1_ssim")
 
     def __init__(self, config: VDGConfig, dataset: str, name: str = "vdg"):
-        super().__init__()
-        from bench.train.losses import GANLoss
-
+        super().__init__(config, dataset)
         self.name = name
-        self.config = config
-        self.dataset = dataset
-        self.canvas = _canvas(config, dataset)
-        self.generator = build_generator(config, self.canvas)
-        self.discriminators = nn.ModuleDict({"D": DCGANDiscriminator(scaled(config.ndf, config.width), self.canvas)})
-        self.gan_loss = GANLoss("vanilla", with_logits=True)
-        # Generator updates so far: decides the stage under the two-stage schedule (checkpointed).
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-        self._last: dict[str, Any] | None = None
 
-    def current_stage(self) -> int:
-        if self.config.stage:
-            return self.config.stage
-        return 1 if int(self.steps) < self.config.g1_steps else 2
+    check_config = staticmethod(_check_config)
 
-    # -- canvas -----------------------------------------------------------------------
+    def build_generator(self, config: VDGConfig) -> VDGGenerator:
+        return build_generator(config, self.canvas)
 
-    def _pads(self, image: torch.Tensor) -> tuple[int, int]:
-        height, width = image.shape[-2:]
-        canvas_h, canvas_w = self.canvas
-        if canvas_h != height or canvas_w < width:
-            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
-                             "(only widening is supported)")
-        left = (canvas_w - width) // 2
-        return left, canvas_w - width - left
+    def _poses(self, batch: Batch, left: int, like: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        source_pose = self._disks(batch, "source_keypoints", left, like) if self.config.input_pose else None
+        return source_pose, self._disks(batch, "target_keypoints", left, like)
 
-    def _widen(self, image: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
-        if not any(pads):
-            return image
-        if self.config.pad_mode == "white":
-            return F.pad(image, (*pads, 0, 0), value=1.0)
-        return F.pad(image, (*pads, 0, 0), mode="replicate")
-
-    def _keypoints(self, batch: Batch, key: str, left: int) -> torch.Tensor:
-        if key not in batch:
-            raise BenchError(f"{self.name} draws its pose disks from keypoints: the batch has no {key!r}")
-        kp = torch.as_tensor(batch[key]).to(torch.float64)
-        present = (kp != MISSING).all(-1, keepdim=True)
-        return torch.where(present, kp + torch.tensor([0.0, float(left)], dtype=kp.dtype, device=kp.device), kp)
-
-    def _disks(self, batch: Batch, key: str, left: int, like: torch.Tensor) -> torch.Tensor:
-        keypoints = self._keypoints(batch, key, left).to(like.device)
-        return disk_pose(keypoints, self.canvas, self.config.point_radius, like.dtype) * 2 - 1
-
-    # -- generation -------------------------------------------------------------------
-
-    def _generate(self, batch: Batch, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Stage I's image and (``refine``) Stage II's, on the data frame."""
-        source = batch["source"]
-        if source.dim() != 4:
-            raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
-        pads = self._pads(source)
-        source_pose = self._disks(batch, "source_keypoints", pads[0], source) if self.config.input_pose else None
-        target_pose = self._disks(batch, "target_keypoints", pads[0], source)
-        coarse, refined = self.generator(self._widen(source, pads), source_pose, target_pose, refine=refine)
-        crop = slice(pads[0], self.canvas[1] - pads[1])
-        return coarse[..., crop], (refined[..., crop] if refined is not None else None)
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        stage = self.current_stage()
-        coarse, refined = self._generate(batch, refine=stage == 2)
-        out = refined if stage == 2 else coarse
-        self._last = {"source": batch["source"], "stage": stage, "g1": coarse.detach()}
-        return out if self.training else out.clamp(-1, 1)
-
-    def _from_last(self, batch: Batch) -> dict[str, Any]:
-        """What ``forward`` recorded for this batch; recomputed when the losses get a fake of their own."""
-        if self._last is not None and self._last["source"] is batch["source"]:
-            return self._last
-        stage, g1 = self.current_stage(), None
-        if stage == 2 and "g1" in self.config.d_images:
-            with torch.no_grad():
-                g1 = self._generate(batch, refine=False)[0]
-        return {"source": batch["source"], "stage": stage, "g1": g1}
-
-    # -- losses -----------------------------------------------------------------------
-
-    def target_mask(self, batch: Batch) -> torch.Tensor:
-        """(B, 1, H, W) PG2 training mask of the target, drawn on the canvas and cropped to the frame."""
-        target = batch["target"]
-        left, right = self._pads(target)
-        masks = pose_masks(self._keypoints(batch, "target_keypoints", left), self.canvas, self.config.point_radius)
-        masks = masks[..., left:self.canvas[1] - right]
-        return torch.from_numpy(masks).to(target.device, target.dtype).unsqueeze(1)
-
-    def _judge(self, batch: Batch, fake: torch.Tensor, g1: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        images = {"target": batch["target"], "source": batch["source"], "g1": g1, "g2": fake}
-        pads = self._pads(fake)
-        stacked = torch.cat([self._widen(images[name], pads) for name in self.config.d_images], 0)
-        return dict(zip(self.config.d_images, self.discriminators["D"](stacked).split(len(fake))))
-
-    def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        cfg, last = self.config, self._from_last(batch)
-        mask = self.target_mask(batch)
-        error = (fake - batch["target"]).abs()
-        l1, mask_l1 = error.mean(), (error * mask).mean()
-        zero = fake.new_zeros(())
-        if last["stage"] == 1:
-            ssim = cfg.ssim_weight * weighted_ssim_loss(fake, batch["target"], mask) if cfg.ssim_weight else zero
-            losses = {"g1_l1": l1, "g1_mask_l1": mask_l1, "g1_ssim": ssim, "gan": zero, "l1": zero, "mask_l1": zero}
-        else:
-            logits = self._judge(batch, fake, last["g1"])
-            adversarial = sum(self.gan_loss(logits[name], True) for name in cfg.g_adversarial) / len(cfg.g_adversarial)
-            losses = {"g1_l1": zero, "g1_mask_l1": zero, "g1_ssim": zero, "gan": cfg.lambda_gan * adversarial,
-                      "l1": cfg.lambda_l1 * l1, "mask_l1": cfg.lambda_l1 * mask_l1}
-        if self.training:
-            self.steps += 1
+    def _stage_one_losses(self, batch: Batch, fake: torch.Tensor, mask: torch.Tensor,
+                          l1: torch.Tensor, mask_l1: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = {"g1_l1": l1, "g1_mask_l1": mask_l1}
+        if self.config.ssim_weight:
+            losses["g1_ssim"] = self.config.ssim_weight * weighted_ssim_loss(fake, batch["target"], mask)
         return losses
-
-    def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        last = self._from_last(batch)
-        if last["stage"] == 1:
-            # No D step in Stage I. Zeros that reach no parameter keep the logged columns fixed
-            # and leave D and its Adam moments untouched until Stage II (Adam skips grad-less params).
-            return {key: fake.new_zeros((), requires_grad=True) for key in D_TERMS}
-        logits = self._judge(batch, fake.detach(), last["g1"])
-        return {
-            "D/real": 0.5 * self.gan_loss(logits["target"], True),
-            "D/fake": 0.25 * self.gan_loss(logits["g2"], False),
-            "D/source": 0.25 * self.gan_loss(logits["source"], False),
-        }
 
     def metadata(self) -> dict[str, Any]:
         cfg = self.config
         stage = {0: f"Stage I alone for {cfg.g1_steps} steps, then Stage II + D with Stage I frozen",
                  1: "pinned to Stage I", 2: "pinned to Stage II (Stage I frozen)"}[cfg.stage]
         return {
-            "model": self.name,
-            "dataset": self.dataset,
-            "config": dataclasses.asdict(cfg),
-            "stage": stage,
-            "current_stage": self.current_stage(),
-            "generator_steps": int(self.steps),
-            "generator_loss_terms": {"stage 1": ["g1_l1", "g1_mask_l1", "g1_ssim"], "stage 2": ["gan", "l1", "mask_l1"],
-                                     "note": "the other stage's terms are logged as 0"},
+            **self._schedule_metadata(stage),
             "image_branch_input": "source image + source pose disks" if cfg.input_pose else "source image only",
             "skip_gate": cfg.skip_gate,
             "pose_input": f"18 binary disks of radius {cfg.point_radius} in {{-1, 1}}",
             "discriminators": {"D": "PG2 DCGAN, single images; one batch of " + ", ".join(cfg.d_images)},
-            "canvas": list(self.canvas),
-            "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
-                                  f"pad width to {self.canvas[1]} ({cfg.pad_mode}), disks/masks on the canvas, crop back; "
-                                  "D sees the cropped frame padded again"),
+            **self._canvas_metadata(),
             "training_in_paper": TRAINING[self.dataset],
             "gaps_filled": list(GAPS),
         }
@@ -533,7 +349,7 @@ class VDGModel(PoseTransferModel):
 
 def _generator_only(dataset: str = "market", input_pose: bool = True, **config: Any) -> VDGGenerator:
     cfg = vdg_config(dataset, {**config, "input_pose": input_pose})
-    return build_generator(cfg, _canvas(cfg, dataset))
+    return build_generator(cfg, canvas_size(cfg, dataset))
 
 
 _META = dict(

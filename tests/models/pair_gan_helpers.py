@@ -1,4 +1,4 @@
-"""Small fixtures shared by the PATN / PoNA tests: random batches and a short training run."""
+"""Small fixtures shared by the pair-GAN model tests: random batches and a short training run."""
 from __future__ import annotations
 
 import torch
@@ -21,10 +21,15 @@ def generator_loss(model, batch) -> torch.Tensor:
     return sum(model.generator_losses(batch, model(batch)).values())
 
 
-def train_generator(model, batch, steps: int = 12, lr: float = 1e-3) -> list[float]:
-    """Adam steps on the generator's total loss (discriminators fixed); the loss after each step."""
-    torch.manual_seed(0)
-    optimizer = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
+def train_generator(model, batch, steps: int = 12, lr: float = 1e-3, betas: tuple[float, float] = (0.5, 0.999),
+                    seed: int | None = 0) -> list[float]:
+    """Adam steps on the generator's total loss (discriminators fixed); the loss after each step.
+
+    ``seed`` reseeds torch first; None keeps the caller's random state.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas)
     history = []
     for _ in range(steps):
         loss = generator_loss(model, batch)

@@ -18,15 +18,6 @@ from baselines.flow import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded, and the CI box is shared (as tests/train)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_flow(b: int, h: int, w: int, scale: float = 2.5, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(b, 2, h, w, generator=g, dtype=torch.float64) * 2 - 1) * scale

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import pair_gan_helpers
 from baselines import gfla
 from baselines.gfla import GFLAFlowGenerator, GFLAGenerator, ResDiscriminator, flow_padding, run_flow_net
 from bench.errors import BenchError, DataError
@@ -19,29 +20,13 @@ from bench.train.losses import VGG19_LAYERS
 SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded, and the CI box is shared (as tests/train)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def meta_model(dataset: str, **config):
     with torch.device("meta"):
         return create_model("gfla", dataset, **config)
 
 
 def random_batch(size: tuple[int, int], batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    h, w = size
-    return {
-        "source": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-        "source_pose": torch.rand(batch, 18, h, w, generator=g),
-        "target": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-        "target_pose": torch.rand(batch, 18, h, w, generator=g),
-    }
+    return pair_gan_helpers.random_batch(batch, size, seed)
 
 
 # --------------------------------------------------------------------------------------
@@ -282,15 +267,7 @@ def test_loss_terms_with_vgg(vgg_dir):
 
 
 def adam_steps(model, batch, steps: int, lr: float = 1e-3) -> list[float]:
-    optimizer = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.0, 0.999))
-    history = []
-    for _ in range(steps):
-        loss = sum(model.generator_losses(batch, model(batch)).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    return history
+    return pair_gan_helpers.train_generator(model, batch, steps, lr, betas=(0.0, 0.999), seed=None)
 
 
 def test_a_few_adam_steps_reduce_the_generator_loss():

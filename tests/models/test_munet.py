@@ -19,14 +19,6 @@ SMALL = 1 / 16
 GATES = ("munet", "munet-o", "munet-g")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------------------
 # Equations (3)-(7) on hand-made values
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import pair_gan_helpers
 from baselines import partflow
 from baselines.partflow import (
     PARTS, HybridDilatedBlock, PyramidNonLocal, keypoints_from_heatmaps, part_boxes,
@@ -24,28 +25,13 @@ SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 VARIANTS = ("partflow", "partflow-wo-part", "partflow-wo-pnb", "partflow-wo-hdcb")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def meta_model(name: str, dataset: str, **config):
     with torch.device("meta"):
         return create_model(name, dataset, **config)
 
 
 def random_batch(size: tuple[int, int], batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    h, w = size
-    return {
-        "source": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-        "source_pose": torch.rand(batch, 18, h, w, generator=g),
-        "target": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-        "target_pose": torch.rand(batch, 18, h, w, generator=g),
-    }
+    return pair_gan_helpers.random_batch(batch, size, seed)
 
 
 def standing(size: tuple[int, int]) -> torch.Tensor:
@@ -417,15 +403,7 @@ def test_a_part_without_joints_adds_the_constant_correctness(vgg_dir):
 
 
 def adam_steps(model, batch, steps: int, lr: float = 1e-3) -> list[float]:
-    optimizer = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.0, 0.99))
-    history = []
-    for _ in range(steps):
-        loss = sum(model.generator_losses(batch, model(batch)).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    return history
+    return pair_gan_helpers.train_generator(model, batch, steps, lr, betas=(0.0, 0.99), seed=None)
 
 
 @pytest.mark.parametrize("name", ["partflow", "partflow-wo-part"])

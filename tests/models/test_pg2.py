@@ -18,14 +18,6 @@ G_TERMS = {"g1_l1", "g1_mask_l1", "gan", "l1", "mask_l1"}
 D_TERMS = {"D/real", "D/fake", "D/source"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny models run fastest single-threaded (and the CI box is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 # --------------------------------------------------------------------------------------
 # Parameter counts
 

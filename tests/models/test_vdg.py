@@ -21,15 +21,6 @@ D_TERMS = {"D/real", "D/fake", "D/source"}
 SMALL = 1 / 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny models run fastest single-threaded (and the CI box is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------------------
 # Parameter counts, from the layer list written out independently
 
