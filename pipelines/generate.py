@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import sys
 
+import torch
+import yaml
+
 from bench.cli.train import generate
 from bench.errors import BenchError
 from bench.registry import MODELS
-from pipelines.common import dataset_root, pairs_dir, run_dir
+from pipelines.common import config_file, dataset_root, pairs_dir, run_dir
 
 
 def main(model: str, dataset: str) -> None:
     trained = MODELS.get(model).meta.get("trainable") is not False
+    threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
+    if threads:  # the cell's training thread count: tiny models run fastest single-threaded
+        torch.set_num_threads(threads)
     generate(model, dataset_root(dataset), f"generated/{model}/{dataset}",
              checkpoint=run_dir(model, dataset) if trained else None,
              pairs_dir=pairs_dir(dataset), progress=sys.stderr.isatty())
