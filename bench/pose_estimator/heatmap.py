@@ -1,16 +1,23 @@
 """A compact heatmap-regression pose estimator (18 OpenPose keypoints, one person).
 
-Image -> three stride-2 conv stages (1/8 resolution) -> upsample x2 with a skip from
-the 1/4 stage -> 18 sigmoid heatmaps at 1/4 resolution, trained (focal loss) towards
-Gaussians peaking at the annotated keypoints and towards zero for missing ones.
-Decoding takes each channel's
-peak: below ``threshold`` the keypoint is missing, otherwise its position is refined
-to sub-cell precision with a parabola through the log of the peak and its
-neighbours (exact for a Gaussian; on the border, from its one neighbour and the
-known sigma) and mapped back to image pixels.
+A small U-Net: four stride-2 stages down to 1/16 of the input (on Market 8x4 cells,
+so the bottleneck sees the whole body, which is what tells a left wrist from a
+right one in a back view), then upsampling with skip connections back to 1/4,
+where a 1x1 convolution gives 18 sigmoid heatmaps. Large frames (DeepFashion
+256x176) are first shrunk by ``downsample`` so every dataset costs about the same;
+heatmap cells are then ``4 * downsample`` image pixels.
 
-It is trained by ``bench pose train`` on the dataset's own training annotations;
-checkpoints hold the state dict, the config and provenance, and load with
+Training (``bench pose train``, :mod:`bench.pose_estimator.train`) pulls the
+heatmaps (focal loss) towards Gaussians peaking at the annotated keypoints and
+towards zero for missing ones. Decoding averages the heatmaps of the image and of
+its mirror image (left/right channels swapped back), takes each channel's peak:
+below that keypoint's ``thresholds`` entry (calibrated on the training set) the
+keypoint is missing, otherwise its position is refined to sub-cell precision with
+a parabola through the log of the peak and its neighbours (exact for a Gaussian;
+on the border, from its one neighbour and the known sigma) and mapped back to
+image pixels.
+
+Checkpoints hold the state dict, the config and provenance, and load with
 ``weights_only=True``.
 """
 from __future__ import annotations
@@ -26,34 +33,54 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.data.keypoints import MISSING, NUM_KEYPOINTS
+from bench.data.keypoints import FLIP_PERMUTATION, MISSING, NUM_KEYPOINTS
 from bench.errors import DataError
 
-STRIDE = 4  # heatmaps are at 1/4 of the image resolution
-CHECKPOINT_FORMAT = "bench-pose-heatmap-v1"
+STRIDE = 4  # heatmaps are at 1/4 of the network's input resolution
+CHECKPOINT_FORMAT = "bench-pose-heatmap-v2"  # v2: U-Net to 1/16, downsample, per-keypoint thresholds
 
 
 @dataclass(frozen=True)
 class HeatmapConfig:
     image_size: tuple[int, int] = (128, 64)  # (H, W) of the dataset frame
-    width: int = 32  # channels of the first stage; stages use width, 2*width, 4*width
+    width: int = 32  # channels of the first stage; deeper stages use 2, 4 and 4 times as many
     sigma: float = 1.5  # std of the target Gaussians, in heatmap cells
-    threshold: float = 0.2  # sigmoid peak below this: keypoint missing
+    threshold: float = 0.2  # sigmoid peak below this: keypoint missing (when ``thresholds`` is empty)
+    thresholds: tuple[float, ...] = ()  # one per keypoint, calibrated on the training set
+    downsample: int = 1  # the network sees the frame shrunk by this factor
+    flip_test: bool = True  # average with the mirror image's heatmaps
+
+    @property
+    def stride(self) -> int:
+        """Image pixels per heatmap cell."""
+        return STRIDE * self.downsample
+
+    def keypoint_thresholds(self) -> torch.Tensor:
+        values = self.thresholds or (self.threshold,) * NUM_KEYPOINTS
+        if len(values) != NUM_KEYPOINTS:
+            raise ValueError(f"thresholds must have {NUM_KEYPOINTS} entries, got {len(values)}")
+        return torch.tensor(values, dtype=torch.float32)
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    groups = 8 if c_out % 8 == 0 else 1  # GroupNorm: same behaviour in train and eval
+    groups = 8 if c_out % 8 == 0 else 1  # GroupNorm: same behaviour in train and eval, fine with small batches
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.GroupNorm(groups, c_out), nn.ReLU(inplace=True))
+
+
+def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class HeatmapNet(nn.Module):
     def __init__(self, width: int = 32):
         super().__init__()
         w = width
-        self.stem = _conv(3, w, stride=2)  # 1/2
+        self.stem = nn.Sequential(_conv(3, w, stride=2), _conv(w, w))  # 1/2
         self.down4 = nn.Sequential(_conv(w, 2 * w, stride=2), _conv(2 * w, 2 * w))  # 1/4
-        self.down8 = nn.Sequential(_conv(2 * w, 4 * w, stride=2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))  # 1/8
-        self.fuse = nn.Sequential(_conv(6 * w, 2 * w), _conv(2 * w, 2 * w))
+        self.down8 = nn.Sequential(_conv(2 * w, 4 * w, stride=2), _conv(4 * w, 4 * w))  # 1/8
+        self.down16 = nn.Sequential(_conv(4 * w, 4 * w, stride=2), _conv(4 * w, 4 * w), _conv(4 * w, 4 * w))  # 1/16
+        self.up8 = _conv(8 * w, 4 * w)
+        self.up4 = nn.Sequential(_conv(6 * w, 2 * w), _conv(2 * w, 2 * w))
         self.head = nn.Conv2d(2 * w, NUM_KEYPOINTS, 1)
         nn.init.constant_(self.head.bias, -2.19)  # sigmoid 0.1: background starts low (CenterNet)
 
@@ -61,8 +88,9 @@ class HeatmapNet(nn.Module):
         """images (N, 3, H, W) in [-1, 1] -> heatmap logits (N, 18, ceil(H/4), ceil(W/4))."""
         x4 = self.down4(self.stem(images))
         x8 = self.down8(x4)
-        up = F.interpolate(x8, size=x4.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(self.fuse(torch.cat([x4, up], dim=1)))
+        x16 = self.down16(x8)
+        y8 = self.up8(torch.cat([x8, _up(x16, x8)], dim=1))
+        return self.head(self.up4(torch.cat([x4, _up(y8, x4)], dim=1)))
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -70,19 +98,24 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def heatmap_size(image_size: tuple[int, int]) -> tuple[int, int]:
+def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Average-pool by ``factor`` (ceil mode, so the heatmap grid covers the whole frame)."""
+    return images if factor == 1 else F.avg_pool2d(images, factor, ceil_mode=True)
+
+
+def heatmap_size(image_size: tuple[int, int], stride: int = STRIDE) -> tuple[int, int]:
     h, w = image_size
-    return (h + STRIDE - 1) // STRIDE, (w + STRIDE - 1) // STRIDE
+    return (h + stride - 1) // stride, (w + stride - 1) // stride
 
 
-def render_targets(keypoints: np.ndarray, image_size: tuple[int, int], sigma: float) -> torch.Tensor:
-    """Gaussian target heatmaps (N, 18, h, w) for (N, 18, 2) int keypoints; zero where missing.
+def render_targets(keypoints: np.ndarray, image_size: tuple[int, int], sigma: float, stride: int = STRIDE) -> torch.Tensor:
+    """Gaussian target heatmaps (N, 18, h, w) for (N, 18, 2) (y, x) keypoints; zero where missing (-1).
 
-    Cell (i, j) covers image pixels [4i, 4i+3], so its centre is pixel 4i + 1.5.
+    Cell (i, j) covers image pixels [s*i, s*i + s-1] (s = stride), so its centre is pixel s*i + (s-1)/2.
     """
-    h, w = heatmap_size(image_size)
+    h, w = heatmap_size(image_size, stride)
     kp = torch.as_tensor(keypoints, dtype=torch.float32)
-    centre = (kp - (STRIDE - 1) / 2) / STRIDE  # (N, 18, 2) in cells
+    centre = (kp - (stride - 1) / 2) / stride  # (N, 18, 2) in cells
     dy = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1) - centre[..., 0, None, None]
     dx = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w) - centre[..., 1, None, None]
     maps = torch.exp(-(dy**2 + dx**2) / (2 * sigma**2))
@@ -117,8 +150,13 @@ def _refine(before: torch.Tensor, mid: torch.Tensor, after: torch.Tensor, index:
     return torch.where(index == length - 1, -_one_sided_offset(mid, before, sigma), offset)
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, image_size: tuple[int, int], threshold: float, sigma: float = 1.5) -> np.ndarray:
-    """(N, 18, h, w) heatmaps -> (N, 18, 2) int (y, x) in image pixels, -1 where the peak < threshold."""
+def decode_heatmaps(
+    heatmaps: torch.Tensor, image_size: tuple[int, int], threshold: float | torch.Tensor, sigma: float = 1.5, stride: int = STRIDE
+) -> np.ndarray:
+    """(N, 18, h, w) heatmaps -> (N, 18, 2) int (y, x) in image pixels, -1 where the peak < threshold.
+
+    ``threshold`` is one number or one per keypoint (18,).
+    """
     n, k, h, w = heatmaps.shape
     flat = heatmaps.reshape(n, k, h * w)
     peak, index = flat.max(dim=-1)
@@ -130,12 +168,31 @@ def decode_heatmaps(heatmaps: torch.Tensor, image_size: tuple[int, int], thresho
 
     y = iy.float() + _refine(at(-1, 0), peak, at(1, 0), iy, h, sigma)
     x = ix.float() + _refine(at(0, -1), peak, at(0, 1), ix, w, sigma)
-    coords = torch.stack([y, x], dim=-1) * STRIDE + (STRIDE - 1) / 2
+    coords = torch.stack([y, x], dim=-1) * stride + (stride - 1) / 2
     coords = torch.round(coords).long()
     coords[..., 0].clamp_(0, image_size[0] - 1)
     coords[..., 1].clamp_(0, image_size[1] - 1)
-    coords[peak < threshold] = MISSING
+    coords[peak < torch.as_tensor(threshold, dtype=peak.dtype)] = MISSING
     return coords.numpy().astype(np.int64)
+
+
+def mirror_heatmaps(heatmaps: torch.Tensor, image_width: int, stride: int) -> torch.Tensor:
+    """Heatmaps of a mirrored image -> heatmaps of the original: swap left/right channels, flip x.
+
+    Cells map to pixels [s*j, s*j + s-1]; mirroring pixel x to W-1-x maps cell j to cell
+    ``W/s - 1 - j`` exactly only when s divides W, otherwise by a fraction of a cell, which
+    is shifted back with linear interpolation.
+    """
+    swapped = heatmaps[:, list(FLIP_PERMUTATION)].flip(-1)
+    w = heatmaps.shape[-1]
+    shift = w - image_width / stride  # >= 0: original cell j lies at position j + shift of ``swapped``
+    if shift == 0:
+        return swapped
+    x = torch.arange(w, dtype=heatmaps.dtype) + shift
+    lo = x.floor().long().clamp(0, w - 1)
+    hi = (lo + 1).clamp(max=w - 1)
+    frac = (x - x.floor()).clamp(0, 1)
+    return swapped[..., lo] * (1 - frac) + swapped[..., hi] * frac
 
 
 def file_digest(path: Path) -> str:
@@ -161,14 +218,14 @@ class HeatmapEstimator:
             raise DataError(path, "pose estimator checkpoint not found (train one with `bench pose train`)") from None
         except Exception as err:  # unpickling errors differ by torch version
             raise DataError(path, f"cannot read pose estimator checkpoint: {err}") from None
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        if not isinstance(ckpt, dict) or not str(ckpt.get("format", "")).startswith("bench-pose-heatmap-"):
             raise DataError(path, f"not a heatmap pose estimator checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-        fields = dict(ckpt["config"])
-        fields["image_size"] = tuple(fields["image_size"])
-        config = HeatmapConfig(**fields)
-        net = HeatmapNet(config.width)
+        if ckpt["format"] != CHECKPOINT_FORMAT:
+            raise DataError(path, f"checkpoint format {ckpt['format']!r} is outdated (now {CHECKPOINT_FORMAT!r}): "
+                                  "retrain it with `bench pose train`")
+        net = HeatmapNet(config_from_dict(ckpt["config"]).width)
         net.load_state_dict(ckpt["state_dict"])
-        estimator = cls(net, config, name=f"heatmap:{path} (sha256 {file_digest(path)})", device=device)
+        estimator = cls(net, config_from_dict(ckpt["config"]), name=f"heatmap:{path} (sha256 {file_digest(path)})", device=device)
         estimator.provenance = dict(ckpt.get("provenance", {}))
         return estimator
 
@@ -179,12 +236,31 @@ class HeatmapEstimator:
         out = [self._predict_batch(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, NUM_KEYPOINTS, 2), np.int64)
 
+    @torch.no_grad()
+    def heatmaps(self, images: np.ndarray) -> torch.Tensor:
+        """Sigmoid heatmaps (N, 18, h, w) of uint8 images, averaged with the mirror image's when ``flip_test``."""
+        c = self.config
+        x = shrink(to_tensor(images).to(self.device), c.downsample)
+        maps = torch.sigmoid(self.net(x).float()).cpu()
+        if c.flip_test:
+            mirrored = torch.sigmoid(self.net(x.flip(-1)).float()).cpu()
+            maps = (maps + mirror_heatmaps(mirrored, x.shape[-1] * c.downsample, c.stride)) / 2
+        return maps
+
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
-        heatmaps = torch.sigmoid(self.net(to_tensor(images).to(self.device)).float()).cpu()
-        return decode_heatmaps(heatmaps, self.config.image_size, self.config.threshold, self.config.sigma)
+        c = self.config
+        return decode_heatmaps(self.heatmaps(images), c.image_size, c.keypoint_thresholds(), c.sigma, c.stride)
 
 
 def config_dict(config: HeatmapConfig) -> dict[str, Any]:
     fields = dataclasses.asdict(config)
     fields["image_size"] = list(config.image_size)
+    fields["thresholds"] = [float(t) for t in config.thresholds]
     return fields
+
+
+def config_from_dict(fields: dict[str, Any]) -> HeatmapConfig:
+    fields = dict(fields)
+    fields["image_size"] = tuple(fields["image_size"])
+    fields["thresholds"] = tuple(float(t) for t in fields.get("thresholds", ()))
+    return HeatmapConfig(**fields)
