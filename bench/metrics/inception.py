@@ -61,9 +61,9 @@ _VERSION = f"torch-fidelity {torch_fidelity.__version__} {INCEPTION}"
 # ----------------------------------------------------------------------------- images
 
 
-def pad_white(image: np.ndarray, pad: int) -> np.ndarray:
-    """(H, W, 3) -> (H, W + 2*pad, 3) with white columns on both sides."""
-    return np.pad(image, ((0, 0), (pad, pad), (0, 0)), constant_values=255)
+def pad_white(image: np.ndarray, pad: int, value: int = 255) -> np.ndarray:
+    """(H, W, 3) -> (H, W + 2*pad, 3) with white (or ``value``) columns on both sides."""
+    return np.pad(image, ((0, 0), (pad, pad), (0, 0)), constant_values=value)
 
 
 def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
@@ -94,10 +94,12 @@ class ImageArrayDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        image = self.images[i]
+        image, background = self.images[i], 255
         if self.masks is not None:
-            image = image * self.masks[i][..., None].astype(np.uint8)
-        return to_chw(pad_white(image, self.pad) if self.pad else image)
+            # The padded columns lie outside the target mask, so a masked image is
+            # padded black, like its own background (as mask-SSIM does).
+            image, background = image * self.masks[i][..., None].astype(np.uint8), 0
+        return to_chw(pad_white(image, self.pad, background) if self.pad else image)
 
 
 class ImageFileDataset(Dataset):

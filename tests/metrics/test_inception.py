@@ -276,3 +276,15 @@ def test_real_inception_runs_from_a_local_file_without_download(tmp_path, empty_
     features = inception.generated_features(inputs, PAPER, inception.INCEPTION, weights_dir / "weights-inception-2015-12-05-6726825d.pth")
     assert features["logits_unbiased"].shape == (12, 1008) and features["2048"].shape == (12, 2048)
     assert result.value == pytest.approx(reference_is(features["logits_unbiased"].double().numpy())[0], rel=1e-9)
+
+
+def test_fashion_padding_is_white_for_images_and_black_for_masked_images():
+    from bench.metrics.inception import ImageArrayDataset
+
+    images = np.full((1, 4, 3, 3), 100, dtype=np.uint8)
+    mask = np.ones((1, 4, 3), dtype=bool)
+    plain = ImageArrayDataset(images, pad=2)[0]
+    masked = ImageArrayDataset(images, masks=mask, pad=2)[0]
+    assert plain.shape == masked.shape == (3, 4, 7)
+    assert (plain[:, :, :2] == 255).all() and (plain[:, :, 2:5] == 100).all()
+    assert (masked[:, :, :2] == 0).all() and (masked[:, :, 2:5] == 100).all()
