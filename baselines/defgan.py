@@ -269,6 +269,28 @@ TRAINING = {
 DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 
 
+
+def prepare_nn_loss(model: PoseTransferModel) -> None:
+    """Load VGG19 for the NN loss now (raises ``WeightsMissing`` without its weights)."""
+    if model.config.reconstruction == "nn" and "vgg" not in model.loss_modules:
+        from bench.train.losses import VGG19Features
+
+        model.loss_modules["vgg"] = VGG19Features((model.config.nn_layer,), weights_dir=model.config.weights_dir)
+
+
+def reconstruction_losses(model: PoseTransferModel, fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The configured reconstruction term of the Def-GAN family: NN loss on VGG features, pixel L1, or none."""
+    cfg = model.config
+    if cfg.reconstruction == "nn":
+        prepare_nn_loss(model)
+        vgg = model.loss_modules["vgg"].to(fake.device)
+        with torch.no_grad():
+            reference = vgg(target)[cfg.nn_layer]
+        return {"nn": cfg.lambda_nn * deform.nn_loss(vgg(fake)[cfg.nn_layer], reference, cfg.nn_window)}
+    if cfg.reconstruction == "l1":
+        return {"l1": cfg.lambda_l1 * (fake - target).abs().mean()}
+    return {}
+
 class DefGANModel(PoseTransferModel):
     name = "def-gan"
 
@@ -328,24 +350,12 @@ class DefGANModel(PoseTransferModel):
         return torch.cat((batch["source"], batch["source_pose"], image, batch["target_pose"]), 1)
 
     def prepare_losses(self) -> None:
-        """Load VGG19 for the NN loss now (raises ``WeightsMissing`` without its weights)."""
-        if self.config.reconstruction == "nn" and "vgg" not in self.loss_modules:
-            from bench.train.losses import VGG19Features
-
-            self.loss_modules["vgg"] = VGG19Features((self.config.nn_layer,), weights_dir=self.config.weights_dir)
+        prepare_nn_loss(self)
 
     def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg, target = self.config, batch["target"]
         losses = {"gan": cfg.lambda_gan * self.gan_loss(self.discriminators["D"](self._condition(batch, fake)), True)}
-        if cfg.reconstruction == "nn":
-            self.prepare_losses()
-            vgg = self.loss_modules["vgg"].to(fake.device)
-            with torch.no_grad():
-                reference = vgg(target)[cfg.nn_layer]
-            losses["nn"] = cfg.lambda_nn * deform.nn_loss(vgg(fake)[cfg.nn_layer], reference, cfg.nn_window)
-        elif cfg.reconstruction == "l1":
-            losses["l1"] = cfg.lambda_l1 * (fake - target).abs().mean()
-        return losses
+        return {**losses, **reconstruction_losses(self, fake, target)}
 
     def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         d, weight = self.discriminators["D"], self.config.lambda_gan

@@ -83,7 +83,8 @@ from torch import nn
 from baselines import deform
 from baselines.blocks import build_config, scaled
 from baselines.defgan import (
-    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init, scaled_layouts,
+    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init,
+    prepare_nn_loss, reconstruction_losses, scaled_layouts,
 )
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
@@ -479,24 +480,12 @@ class MSDefGANModel(PoseTransferModel):
         return out.reshape(b, k, *out.shape[2:])
 
     def prepare_losses(self) -> None:
-        """Load VGG19 for the NN loss now (raises ``WeightsMissing`` without its weights)."""
-        if self.config.reconstruction == "nn" and "vgg" not in self.loss_modules:
-            from bench.train.losses import VGG19Features
-
-            self.loss_modules["vgg"] = VGG19Features((self.config.nn_layer,), weights_dir=self.config.weights_dir)
+        prepare_nn_loss(self)
 
     def generator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg, target = self.config, batch["target"]
         losses = {"gan": cfg.lambda_gan * self.gan_loss(self.discriminate(batch, fake), True)}
-        if cfg.reconstruction == "nn":
-            self.prepare_losses()
-            vgg = self.loss_modules["vgg"].to(fake.device)
-            with torch.no_grad():
-                reference = vgg(target)[cfg.nn_layer]
-            losses["nn"] = cfg.lambda_nn * deform.nn_loss(vgg(fake)[cfg.nn_layer], reference, cfg.nn_window)
-        elif cfg.reconstruction == "l1":
-            losses["l1"] = cfg.lambda_l1 * (fake - target).abs().mean()
-        return losses
+        return {**losses, **reconstruction_losses(self, fake, target)}
 
     def discriminator_losses(self, batch: Batch, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         return {
