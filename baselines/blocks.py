@@ -177,3 +177,18 @@ def build_config(cls: type[C], dataset: str, per_dataset: Mapping[str, Mapping[s
     if unknown:
         raise BenchError(f"unknown {cls.__name__} option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
     return cls(**{**per_dataset[dataset], **overrides})
+
+
+def canvas_pads(name: str, image: torch.Tensor, canvas: tuple[int, int]) -> tuple[int, int]:
+    """(left, right) columns that centre ``image`` (..., H, W) on a ``canvas`` (H, W') of the same height.
+
+    The originals of Def-GAN, PG2 and their relatives ran at 256x256; the benchmark's
+    176-wide DeepFashion images are widened to that canvas and cropped back.
+    """
+    height, width = image.shape[-2:]
+    canvas_h, canvas_w = canvas
+    if canvas_h != height or canvas_w < width:
+        raise BenchError(f"{name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
+                         "(only widening is supported)")
+    left = (canvas_w - width) // 2
+    return left, canvas_w - width - left

@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import deform
-from baselines.blocks import build_config, scaled
+from baselines.blocks import build_config, canvas_pads, scaled
 from bench.data.keypoints import MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -314,13 +314,7 @@ class DefGANModel(PoseTransferModel):
         """The (left, right) columns that widen one source image (B, 3, H, W) to the canvas."""
         if source.dim() != 4:
             raise BenchError(f"{self.name} takes one source image per pair; got a source tensor of shape {tuple(source.shape)}")
-        height, width = source.shape[-2:]
-        canvas_h, canvas_w = self.canvas
-        if canvas_h != height or canvas_w < width:
-            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
-                             "(only widening is supported)")
-        left = (canvas_w - width) // 2
-        return left, canvas_w - width - left
+        return canvas_pads(self.name, source, self.canvas)
 
     def _canvas_inputs(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], tuple[int, int]]:
         """Generator inputs on the canvas, and the (left, right) column pads to crop off."""

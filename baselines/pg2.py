@@ -105,7 +105,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from baselines.blocks import build_config, scaled
+from baselines.blocks import build_config, canvas_pads, scaled
 from bench.data.keypoints import MASK_LIMBS, MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -499,13 +499,7 @@ class PG2Model(PoseTransferModel):
     # -- canvas -----------------------------------------------------------------------
 
     def _pads(self, image: torch.Tensor) -> tuple[int, int]:
-        height, width = image.shape[-2:]
-        canvas_h, canvas_w = self.canvas
-        if canvas_h != height or canvas_w < width:
-            raise BenchError(f"{self.name}: images of {height}x{width} do not fit the {canvas_h}x{canvas_w} canvas "
-                             "(only widening is supported)")
-        left = (canvas_w - width) // 2
-        return left, canvas_w - width - left
+        return canvas_pads(self.name, image, self.canvas)
 
     def _widen(self, image: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
         if not any(pads):
