@@ -113,9 +113,15 @@ def non_local(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> to
     """out[:, :, i] = Σ_j softmax_j(query_i · key_j) value[:, :, j], for (B, C, H, W) maps.
 
     No 1/sqrt(d) scaling (SAGAN); computed with fused attention to spare the N x N map.
+    PyTorch's fused CPU kernel needs one head size for query, key and value, and falls
+    back to materialising the N x N map otherwise (2.4x slower at 64x44 on DeepFashion);
+    zero channels appended to query and key leave every dot product, so the result,
+    unchanged.
     """
     b, c, h, w = value.shape
-    q, k, v = (t.flatten(2).transpose(1, 2).unsqueeze(1) for t in (query, key, value))
+    q, k, v = (t.flatten(2).transpose(1, 2).unsqueeze(1).contiguous() for t in (query, key, value))
+    if q.device.type == "cpu" and q.shape[-1] < c:
+        q, k = F.pad(q, (0, c - q.shape[-1])), F.pad(k, (0, c - k.shape[-1]))
     out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
     return out.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
 
