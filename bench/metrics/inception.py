@@ -23,31 +23,26 @@ the same code through a tiny network of their own.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
+import os
+import sys
+import weakref
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bench import weights
 from bench._torchvision_compat import import_torchvision
-
-import_torchvision()
-
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import weakref  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch_fidelity  # noqa: E402
-from torch.utils.data import Dataset  # noqa: E402
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric  # noqa: E402
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric  # noqa: E402
-from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset, resolve_feature_layer_for_metric  # noqa: E402
-
-from bench import weights  # noqa: E402
-from bench.io import atomic_path  # noqa: E402
-from bench.metrics.base import EvalInputs, MetricResult  # noqa: E402
-from bench.metrics.protocol import Protocol  # noqa: E402
-from bench.registry import METRICS  # noqa: E402
+from bench.io import atomic_path
+from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.protocol import Protocol
+from bench.registry import METRICS
 
 INCEPTION = "inception-v3-compat"
 IS_SPLITS = 10
@@ -55,7 +50,43 @@ FASHION_PAD = 40  # px of white per side: 176 -> 256 (PATN getMetrics_fashion.py
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FID_REFERENCES = ("train", "test-targets")
 _EXTRACTOR_WEIGHTS = {INCEPTION: "inception-fidelity"}  # extractor -> bench.weights name
-_VERSION = f"torch-fidelity {torch_fidelity.__version__} {INCEPTION}"
+_FIDELITY_VERSION = version("torch-fidelity")
+_VERSION = f"torch-fidelity {_FIDELITY_VERSION} {INCEPTION}"
+
+
+# ----------------------------------------------------------------------------- torch-fidelity, imported on use
+# Importing torch-fidelity imports torchvision (and torch._dynamo through it): ~2.5 s,
+# more than scoring a synthetic test split with the other metrics takes. Runs whose
+# Inception weights are missing, or that ask for other metrics, never pay it.
+
+
+def _fidelity(module: str):
+    import_torchvision()  # before torch_fidelity (see bench/_torchvision_compat.py)
+    return importlib.import_module(f"torch_fidelity.{module}")
+
+
+def resolve_feature_layer_for_metric(metric: str, feature_extractor: str) -> str:
+    return _fidelity("utils").resolve_feature_layer_for_metric(metric, feature_extractor=feature_extractor)
+
+
+def create_feature_extractor(name: str, layers: list[str], **kwargs):
+    return _fidelity("utils").create_feature_extractor(name, layers, **kwargs)
+
+
+def get_featuresdict_from_dataset(dataset: Dataset, net, batch_size: int, cuda: bool, **kwargs) -> dict[str, torch.Tensor]:
+    return _fidelity("utils").get_featuresdict_from_dataset(dataset, net, batch_size, cuda, **kwargs)
+
+
+def isc_features_to_metric(logits: torch.Tensor, **kwargs) -> dict[str, float]:
+    return _fidelity("metric_isc").isc_features_to_metric(logits, **kwargs)
+
+
+def fid_features_to_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
+    return _fidelity("metric_fid").fid_features_to_statistics(features)
+
+
+def fid_statistics_to_metric(stats1: dict, stats2: dict, **kwargs) -> dict[str, float]:
+    return _fidelity("metric_fid").fid_statistics_to_metric(stats1, stats2, **kwargs)
 
 
 # ----------------------------------------------------------------------------- images
@@ -192,8 +223,8 @@ def _verbose(inputs: EvalInputs) -> bool:
 
 def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS) -> tuple[float, float]:
     """Mean and std over ``splits`` consecutive chunks of exp(E_x KL(p(y|x) || p(y)))."""
-    out = isc_features_to_metric(logits, splits=splits, shuffle=False)
-    return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]
+    out, isc = isc_features_to_metric(logits, splits=splits, shuffle=False), _fidelity("metric_isc")
+    return out[isc.KEY_METRIC_ISC_MEAN], out[isc.KEY_METRIC_ISC_STD]
 
 
 def _too_few_for_is(inputs: EvalInputs) -> MetricResult | None:
@@ -246,7 +277,7 @@ def fid_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def frechet_distance(stats1: dict[str, np.ndarray], stats2: dict[str, np.ndarray]) -> float:
-    return fid_statistics_to_metric(stats1, stats2, verbose=False)[KEY_METRIC_FID]
+    return fid_statistics_to_metric(stats1, stats2, verbose=False)[_fidelity("metric_fid").KEY_METRIC_FID]
 
 
 def cache_dir(inputs: EvalInputs) -> Path:
@@ -274,7 +305,7 @@ def arrays_fingerprint(names: list[str], images: np.ndarray) -> str:
 
 def cache_key(fingerprint: str, extractor: str, layer: str, weights_path: Path | None, pad: int) -> str:
     """Everything the reference statistics depend on, hashed into a file name."""
-    parts = [fingerprint, extractor, layer, weights_path.name if weights_path else "-", f"pad{pad}", torch_fidelity.__version__]
+    parts = [fingerprint, extractor, layer, weights_path.name if weights_path else "-", f"pad{pad}", _FIDELITY_VERSION]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 

@@ -14,25 +14,21 @@ loaded into it, with ``weights_only=True``. Missing file: metric unavailable.
 """
 from __future__ import annotations
 
+import functools
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench import weights
 from bench._torchvision_compat import import_torchvision
-
-import_torchvision()
-
-import functools  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import lpips  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from bench import weights  # noqa: E402
-from bench.errors import BenchError  # noqa: E402
-from bench.metrics.base import EvalInputs, MetricResult  # noqa: E402
-from bench.metrics.protocol import Protocol  # noqa: E402
-from bench.registry import METRICS  # noqa: E402
+from bench.errors import BenchError
+from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.protocol import Protocol
+from bench.registry import METRICS
 
 _VERSION = "lpips 0.1.4 LPIPS(net='alex', version='0.1'), inputs in [-1,1], every pair"
 
@@ -44,6 +40,9 @@ def alexnet_trunk_state(trunk: torch.nn.Module, torchvision_state: dict[str, tor
 
 def build_network(alexnet_path: str | Path) -> lpips.LPIPS:
     """LPIPS v0.1 (alex) with its shipped linear layers and the AlexNet trunk read from a local file."""
+    import_torchvision()  # before lpips, which imports torchvision (~2.5 s: so only when the metric runs)
+    import lpips
+
     with warnings.catch_warnings():  # torchvision's note about `pretrained=False`
         warnings.simplefilter("ignore", UserWarning)
         net = lpips.LPIPS(pretrained=True, net="alex", version="0.1", pnet_rand=True, verbose=False)
