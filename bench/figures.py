@@ -51,17 +51,19 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig: "Figure", out: Path) -> Path:
-    """Write ``fig`` to ``out`` (format from the suffix) atomically and close it."""
-    out = Path(out)
-    if out.suffix.lower() not in SUFFIXES:
-        raise BenchError(f"{out}: figure files must end in {' or '.join(SUFFIXES)}")
+def save_figure(fig: "Figure", out: Path, *also: Path) -> Path:
+    """Write ``fig`` to ``out`` (and to each of ``also``; format from the suffix) atomically and close it."""
+    outs = [Path(out), *map(Path, also)]
+    for path in outs:
+        if path.suffix.lower() not in SUFFIXES:
+            raise BenchError(f"{path}: figure files must end in {' or '.join(SUFFIXES)}")
     try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=out.suffix.lower()[1:], dpi=DPI, facecolor="white")
+        for path in outs:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=DPI, facecolor="white")
     finally:
         _pyplot().close(fig)
-    return out
+    return outs[0]
 
 
 # ----------------------------------------------------------------------------- qualitative grid

@@ -69,11 +69,14 @@ def paper_tables(published: pd.DataFrame, ours: pd.DataFrame, out: Path) -> list
 
 def write_report(metrics_dir: str | Path, out: str | Path, published_csv: str | Path | None = None,
                  generated: Mapping[str, Mapping[str, Path]] | None = None,
-                 dataset_roots: Mapping[str, Path] | None = None, pairs_dirs: Mapping[str, Path] | None = None) -> list[Path]:
+                 dataset_roots: Mapping[str, Path] | None = None, pairs_dirs: Mapping[str, Path] | None = None,
+                 runs: Mapping[str, Mapping[str, Path]] | None = None) -> list[Path]:
     """Write leaderboards, paper tables and figures into ``out``; return the files written.
 
     ``generated`` maps dataset name -> {model: folder of generated images}; with
-    ``dataset_roots`` (and ``pairs_dirs``) it adds one qualitative grid per dataset.
+    ``dataset_roots`` (and ``pairs_dirs``) it adds one qualitative grid per dataset
+    (PNG and PDF). ``runs`` maps dataset name -> {model: run folder}: one
+    training-loss figure per run that logged losses, ``figures/loss/<dataset>/<model>.png``.
     """
     metrics_dir, out = Path(metrics_dir), Path(out)
     ours = load_results(metrics_dir)
@@ -86,6 +89,7 @@ def write_report(metrics_dir: str | Path, out: str | Path, published_csv: str | 
     if published_csv is not None:
         written += paper_tables(load_published(published_csv), ours, out / "tables")
     written += _figures(metrics_dir, ours, out / "figures", generated or {}, dataset_roots or {}, pairs_dirs or {})
+    written += _loss_figures(runs or {}, out / "figures" / "loss")
     return written
 
 
@@ -98,5 +102,21 @@ def _figures(metrics_dir: Path, ours: pd.DataFrame, out: Path, generated, roots,
     for name, models in generated.items():
         if name in roots and models:
             figure, _ = qualitative_figure(roots[name], dict(models), pairs_dirs.get(name), n=4, seed=0)
-            written.append(save_figure(figure, out / f"samples-{name}.png"))
+            written.append(save_figure(figure, out / f"samples-{name}.png", out / f"samples-{name}.pdf"))
+    return written
+
+
+def _loss_figures(runs: Mapping[str, Mapping[str, Path]], out: Path) -> list[Path]:
+    from bench.figures import LOG, loss_curves, loss_groups, read_train_log, save_figure
+
+    written = []
+    for dataset, models in runs.items():
+        for model, run in models.items():
+            log = run / LOG
+            # Reference rows log nothing; a run killed before its first log row has no curve yet.
+            if not log.exists() or len(log.read_text(encoding="utf-8").splitlines()) < 2:
+                continue
+            if not loss_groups(list(read_train_log(log))):
+                continue
+            written.append(save_figure(loss_curves([run]), out / dataset / f"{model}.png"))
     return written

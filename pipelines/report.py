@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.report import write_report
-from pipelines.common import dataset_root, pairs_dir, read_params
+from pipelines.common import dataset_root, pairs_dir, read_params, run_dir
 
 
 def main() -> None:
@@ -24,7 +24,8 @@ def main() -> None:
         if (Path("results/profile") / tag).is_dir():
             shutil.copytree(Path("results/profile") / tag, records / "profile")
         write_report(records, "results", "results/published.csv", generated,
-                     {d: dataset_root(d) for d in params["datasets"]}, {d: pairs_dir(d) for d in params["datasets"]})
+                     {d: dataset_root(d) for d in params["datasets"]}, {d: pairs_dir(d) for d in params["datasets"]},
+                     runs={d: {m: run_dir(m, d) for m in params["models"]} for d in params["datasets"]})
 
 
 if __name__ == "__main__":

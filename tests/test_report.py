@@ -54,3 +54,24 @@ def test_report_without_records_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path / "metrics"), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0
     assert "no evaluation records" in str(result.exception) + result.output
+
+
+def test_report_draws_one_loss_figure_per_run_that_logged_losses(tmp_path):
+    from PIL import Image
+
+    from bench.report import write_report
+
+    metrics = write_records(tmp_path)
+    runs = tmp_path / "runs"
+    (runs / "patn").mkdir(parents=True)
+    (runs / "patn" / "train_log.csv").write_text("step,lr_g,G/l1,D_PB/real\n5,0.0002,0.9,0.7\n10,0.0002,0.5,0.6\n")
+    (runs / "source-copy").mkdir()
+    (runs / "source-copy" / "train_log.csv").write_text("step\n")  # a reference row logs nothing
+    (runs / "killed").mkdir()
+    (runs / "killed" / "train_log.csv").write_text("step,lr_g,G/l1\n")  # killed before its first log row
+    written = write_report(metrics, tmp_path / "out",
+                           runs={"synth-market": {m: runs / m for m in ("patn", "source-copy", "killed", "absent")}})
+    loss = sorted(p.relative_to(tmp_path / "out") for p in written if "loss" in p.parts)
+    assert loss == [Path("figures/loss/synth-market/patn.png")]
+    width, height = Image.open(tmp_path / "out" / loss[0]).size
+    assert (width, height) == (640, 480)  # two panels (G, D_PB)
