@@ -13,6 +13,8 @@ Ranking rules, shared by both formats:
 * values are ranked as printed: rounded to the column's decimals first, so equal
   printed numbers tie, and ties share a rank (competition ranking: 1, 1, 3);
 * rank 1 is bold, rank 2 underlined (a tie for first leaves no second);
+* the ``real-data`` row (test targets scored against themselves) is an upper bound,
+  not a competitor: shown, never ranked (PoNA prints its "Real Data" row plain);
 * a missing or unavailable value prints ``n/a`` and is not ranked; a number the paper
   did not report prints ``–`` (``--`` in LaTeX).
 """
@@ -27,6 +29,13 @@ import pandas as pd
 
 from bench.errors import BenchError, DataError
 from bench.registry import METRICS, UnknownNameError
+
+UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
+
+
+def rankable(values: list[float | None], models: list[str]) -> list[float | None]:
+    """``values`` with the unranked rows' entries blanked, for :func:`ranks`."""
+    return [None if model in UNRANKED else v for v, model in zip(values, models)]
 
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
@@ -229,7 +238,7 @@ def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=No
         d = metric_decimals(metric, decimals)
         here = ours[(ours["dataset"] == dataset) & (ours["metric"] == metric)].set_index("model")["value"]
         values = [float(here[m]) if m in here.index and not pd.isna(here[m]) else None for m in row_models]
-        for i, (v, r) in enumerate(zip(values, ranks(values, d, columns[j].higher))):
+        for i, (v, r) in enumerate(zip(values, ranks(rankable(values, row_models), d, columns[j].higher))):
             cells[i, j] = Cell(NA if v is None else fmt(v, d), r)
         shown = published[(published["dataset"] == dataset) & (published["metric"] == metric)]
         for i, label in enumerate(pub_rows, len(row_models)):
@@ -380,13 +389,14 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
 
     cells: dict[tuple[int, int], Cell] = {}
     for j, c in enumerate(cols):
-        values, shown = [], []
+        values, shown, keys = [], [], []
         for r in rows:
             hit = by_col[c][by_col[c]["row"] == r]
             shown.append(hit.iloc[0]["text"] if len(hit) else NOT_REPORTED)
             key = pub[pub["row"] == r].iloc[0]
+            keys.append(key["model_key"])
             values.append(_measured(ours, key["model_key"], columns[j].dataset, key["setting"], *targets[j]))
-        for i, (v, rank) in enumerate(zip(values, ranks(values, decimals[j], columns[j].higher))):
+        for i, (v, rank) in enumerate(zip(values, ranks(rankable(values, keys), decimals[j], columns[j].higher))):
             measured = NA if v is None else fmt(v, decimals[j])
             cells[i, j] = Cell(measured, rank, f" ({shown[i]})")
     grid = Grid(columns, [("", label) for label in labels], cells,

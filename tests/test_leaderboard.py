@@ -85,6 +85,19 @@ def test_single_dataset_measured_only_with_chosen_order(board):
     )
 
 
+def test_the_real_data_row_is_shown_but_never_ranked(board):
+    ours = pd.concat([board[board["source"] == "ours"],
+                      pd.DataFrame([("real-data", "market", "ssim", 1.0, "ours")], columns=board.columns)])
+    assert render_markdown(ours, datasets=["market"], metrics=["ssim"]) == (
+        "| Model | SSIM ↑ |\n"
+        "|:--|--:|\n"
+        "| pona | **0.315** |\n"
+        "| patn | **0.315** |\n"
+        "| pg2 | 0.300 |\n"
+        "| real-data | 1.000 |\n"
+    )
+
+
 def test_bad_tables_are_refused(board):
     with pytest.raises(BenchError, match="lacks column"):
         render_markdown(board.drop(columns="source"))
@@ -152,6 +165,15 @@ def test_paper_table_golden(toy_published, toy_ours):
         "\\bottomrule\n"
         "\\end{tabular}\n"
     )
+
+
+def test_paper_table_leaves_the_real_data_row_unranked(toy_published, toy_ours):
+    real = pd.DataFrame([("toy2020", "Table 1", 4, 1, "market", "Real Data", "real-data", "", "ssim", 1.0, "1.000",
+                          "ssim@paper")], columns=PUBLISHED_COLUMNS)
+    measured = pd.DataFrame([("real-data", "market", "paper", "", "ssim", 1.0)], columns=toy_ours.columns)
+    md, _ = paper_table(pd.concat([toy_published, real]), pd.concat([toy_ours, measured]), "toy2020", "Table 1")
+    assert "| Real Data | 1.000 (1.000) | n/a (–) | n/a (–) |" in md
+    assert "| Base [3], n=1 | **0.260** (0.250) |" in md  # still first: the real-data row is outside the ranking
 
 
 def test_paper_table_column_settings_go_in_the_header(toy_published):
