@@ -3,7 +3,8 @@
 One run = one (model, dataset, protocol) cell: discover the generated file of every
 test pair -> load generated images, targets and target keypoints -> build
 :class:`EvalInputs` -> run the requested metrics -> assemble one JSON record (plus a
-CSV of per-pair scores for paired statistics) -> write both atomically.
+CSV of per-pair scores for paired statistics, and a flat ``.scores.yaml`` for
+``dvc metrics``) -> write them atomically.
 Nothing is written unless every step succeeds.
 
 Generated folders come in three layouts (detected by which one names the most test
@@ -326,10 +327,22 @@ def per_pair_csv(pairs: list[Pair], results: dict[str, MetricResult]) -> str:
     return buffer.getvalue()
 
 
+def scores_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.scores.yaml")
+
+
+def scores_yaml(results: dict[str, MetricResult]) -> str:
+    """``metric: value`` for every available metric, nothing else: the flat file DVC
+    tracks as metrics (``dvc metrics show``), while the JSON record keeps the reasons,
+    versions and provenance. YAML, so that tools reading ``*.json`` records skip it."""
+    return "".join(f"{name}: {float(r.value)!r}\n" for name, r in sorted(results.items()) if r.value is not None)
+
+
 def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
-    """The per-pair CSV first, then the JSON: a JSON on disk means its CSV is complete too."""
+    """The per-pair CSV and the scores first, then the JSON: a JSON on disk means the others are complete too."""
     if per_pair_columns(results):
         atomic_write_text(per_pair_path(out), per_pair_csv(pairs, results))
+    atomic_write_text(scores_path(out), scores_yaml(results))
     atomic_write_json(out, record)
 
 
