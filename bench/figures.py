@@ -267,6 +267,20 @@ def loss_groups(columns: list[str]) -> dict[str, list[str]]:
     return groups
 
 
+def loss_totals(log: dict[str, np.ndarray]) -> str:
+    """CSV ``step,G,D`` of a read training log: G = the generator's optimised loss (its
+    terms summed), D = the discriminators' (blank for a model without one). One
+    column per curve, as ``dvc plots`` wants, whatever terms the model logs."""
+    groups = loss_groups(list(log))
+    d_terms = [t for g, terms in groups.items() if g != "G" for t in terms]
+    lines = ["step,G,D"]
+    for i, step in enumerate(log["step"]):
+        g = sum(log[t][i] for t in groups.get("G", []))
+        d = repr(float(sum(log[t][i] for t in d_terms))) if d_terms else ""
+        lines.append(f"{int(step)},{float(g)!r},{d}")
+    return "\n".join(lines) + "\n"
+
+
 def loss_curves(runs: list[Path]) -> "Figure":
     """One panel per network; colour = loss term, line style = run."""
     plt = _pyplot()

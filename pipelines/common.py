@@ -2,7 +2,8 @@
 
 Every dataset lives at ``data/<name>`` (synthetic ones are written by the
 ``synth`` stage; a real one is a folder or link put there), its prepared pairs
-at ``data/prepared/<name>``; a model's run at ``runs/<model>/<dataset>``, its
+at ``data/prepared/<name>``; a model's run at ``runs/<model>/<dataset>`` (its loss
+curve at ``logs/<model>/<dataset>.csv``), its
 test images at ``generated/<model>/<dataset>``, its scores at
 ``results/metrics/<model>/<dataset>.json``.
 """
@@ -35,6 +36,10 @@ def pairs_dir(name: str) -> Path:
 
 def run_dir(model: str, dataset: str) -> Path:
     return Path("runs") / model / dataset
+
+
+def loss_file(model: str, dataset: str) -> Path:
+    return Path("logs") / model / f"{dataset}.csv"
 
 
 def config_file(model: str, dataset: str) -> Path:

@@ -1,7 +1,9 @@
 """DVC stage ``train@<model>-<dataset>``: train one cell with its resolved config.
 
 A reference row (``source-copy``) has nothing to train: its run folder gets a
-``meta.json`` saying so and an empty log, so the matrix stays uniform.
+``meta.json`` saying so and an empty log, so the matrix stays uniform. The
+generator and discriminator loss totals go to ``logs/<model>/<dataset>.csv``,
+the stage's DVC plot (``dvc plots show``).
 
     python -m pipelines.train MODEL DATASET
 """
@@ -13,10 +15,11 @@ import sys
 import yaml
 
 from bench.cli.train import train
+from bench.figures import LOG, loss_totals, read_train_log
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, provenance
 from bench.train.config import TrainConfig
-from pipelines.common import config_file, dataset_root, pairs_dir, run_dir
+from pipelines.common import config_file, dataset_root, loss_file, pairs_dir, run_dir
 
 
 def main(model: str, dataset: str) -> None:
@@ -32,10 +35,12 @@ def main(model: str, dataset: str) -> None:
         atomic_write_json(out / "meta.json", {"model": model, "trained": False,
                                               "reason": "reference row: nothing to train", "provenance": provenance()})
         atomic_write_text(out / "train_log.csv", "step\n")
+        atomic_write_text(loss_file(model, dataset), "step,G,D\n")
         return
     config = TrainConfig.from_dict(spec["config"], where=str(config_file(model, dataset)))
     train(model, dataset_root(dataset), out, profile=spec["profile"], pairs_dir=pairs_dir(dataset),
           resume=True, config=config, progress=sys.stderr.isatty())
+    atomic_write_text(loss_file(model, dataset), loss_totals(read_train_log(out / LOG)))
 
 
 if __name__ == "__main__":

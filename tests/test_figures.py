@@ -13,8 +13,8 @@ from bench.cli import app
 from bench.data.annotations import write_annotations, write_pairs
 from bench.data.draw import pose_image
 from bench.errors import BenchError, DataError
-from bench.figures import (DPI, PanelGrid, bar_charts, loss_curves, qualitative_figure, read_train_log,
-                           save_figure)
+from bench.figures import (DPI, PanelGrid, bar_charts, loss_curves, loss_totals, qualitative_figure,
+                           read_train_log, save_figure)
 
 SIZE = (128, 64)
 NAMES = ["0001_c1s1_000001_01.jpg", "0001_c2s1_000002_01.jpg", "0002_c1s1_000003_01.jpg", "0002_c3s1_000004_01.jpg"]
@@ -183,3 +183,10 @@ def test_bad_training_logs_name_file_and_line(tmp_path):
     (tmp_path / "nostep.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="'step' column"):
         read_train_log(tmp_path / "nostep.csv")
+
+
+def test_loss_totals_sum_each_networks_terms_for_dvc_plots(tmp_path):
+    run = write_log(tmp_path / "r", ["5,0.0002,0.0002,0.5,0.25,4.0,2.0,1.5", "10,0.0002,0.0002,0.25,0.25,3.0,1.0,3.0"])
+    assert loss_totals(read_train_log(run / "train_log.csv")) == "step,G,D\n5,6.0,0.75\n10,4.0,0.5\n"
+    (tmp_path / "g.csv").write_text("step,lr_g,G/kl,G/rec,seconds\n1,0.001,0.5,1.0,0.1\n")  # no discriminator
+    assert loss_totals(read_train_log(tmp_path / "g.csv")) == "step,G,D\n1,1.5,\n"
