@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError, DataError
-from bench.io import provenance
+from bench.io import provenance, record_files
 from bench.leaderboard import Cell, Column, Grid, LABELS, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
 from bench.leaderboard import higher_is_better as registry_direction
 
@@ -149,7 +149,7 @@ def find_result(results: Path, model: str, dataset: str, protocol: str) -> Path:
         known = sorted(p.name for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
         raise DataError(folder, f"no results for model {model!r} (models with results: {', '.join(known) or 'none'}); "
                         "give a record path instead, e.g. LABEL=path/to/result.json")
-    records = {p: read_record(p) for p in sorted(folder.rglob("*.json"))}
+    records = {p: read_record(p) for p in record_files(folder)}
     found = [p for p, r in records.items() if ModelResult(model, p, r).protocol == protocol]
     by_name = [p for p in found if _matches_dataset(p, folder, dataset, protocol)]
     by_kind = [p for p in found if ModelResult(model, p, records[p]).dataset_kind == dataset]

@@ -3,7 +3,7 @@
 One run = one (model, dataset, protocol) cell: discover the generated file of every
 test pair -> load generated images, targets and target keypoints -> build
 :class:`EvalInputs` -> run the requested metrics -> assemble one JSON record (plus a
-CSV of per-pair scores for paired statistics, and a flat ``.scores.yaml`` for
+CSV of per-pair scores for paired statistics, and a flat ``.scores.json`` for
 ``dvc metrics``) -> write them atomically.
 Nothing is written unless every step succeeds.
 
@@ -40,7 +40,7 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import atomic_write_json, atomic_write_text, device_name, provenance
+from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, device_name, provenance
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
@@ -328,21 +328,21 @@ def per_pair_csv(pairs: list[Pair], results: dict[str, MetricResult]) -> str:
 
 
 def scores_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}.scores.yaml")
+    return out.with_name(f"{out.stem}{SCORES_SUFFIX}")
 
 
-def scores_yaml(results: dict[str, MetricResult]) -> str:
-    """``metric: value`` for every available metric, nothing else: the flat file DVC
-    tracks as metrics (``dvc metrics show``), while the JSON record keeps the reasons,
-    versions and provenance. YAML, so that tools reading ``*.json`` records skip it."""
-    return "".join(f"{name}: {float(r.value)!r}\n" for name, r in sorted(results.items()) if r.value is not None)
+def scores(results: dict[str, MetricResult]) -> dict[str, float]:
+    """``{metric: value}`` for every available metric, nothing else: the flat file DVC
+    tracks as metrics (``dvc metrics show``), while the record keeps the reasons,
+    versions and provenance."""
+    return {name: float(r.value) for name, r in sorted(results.items()) if r.value is not None}
 
 
 def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
     """The per-pair CSV and the scores first, then the JSON: a JSON on disk means the others are complete too."""
     if per_pair_columns(results):
         atomic_write_text(per_pair_path(out), per_pair_csv(pairs, results))
-    atomic_write_text(scores_path(out), scores_yaml(results))
+    atomic_write_json(scores_path(out), scores(results))
     atomic_write_json(out, record)
 
 

@@ -56,6 +56,16 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+# `bench evaluate` writes RESULT.json (the record) and, beside it, RESULT.scores.json:
+# the flat {metric: value} file DVC tracks as metrics. Readers of records skip the latter.
+SCORES_SUFFIX = ".scores.json"
+
+
+def record_files(folder: str | Path) -> list[Path]:
+    """The evaluation records under ``folder`` (every ``*.json`` but the flat scores files), sorted."""
+    return [p for p in sorted(Path(folder).rglob("*.json")) if not p.name.endswith(SCORES_SUFFIX)]
+
+
 def git_commit(cwd: str | Path | None = None) -> str | None:
     """The current commit (with ``-dirty`` if the tree has changes), or None outside git."""
     cwd = cwd or Path(__file__).resolve().parent

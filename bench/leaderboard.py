@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError, DataError
+from bench.io import record_files
 from bench.registry import METRICS, UnknownNameError
 
 UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
@@ -89,7 +90,7 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     if not root.is_dir():
         raise DataError(root, "metrics folder does not exist")
     rows = []
-    for path in sorted(root.rglob("*.json")):
+    for path in record_files(root):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:

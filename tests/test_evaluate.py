@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
-import yaml
 
 from bench.cli import app, main
 from bench.data.annotations import write_annotations, write_pairs
 from bench.data.keypoints import MISSING
 from bench.errors import BenchError, DataError
-from bench.evaluate import EvalConfig, evaluate, generated_name, scores_yaml
+from bench.evaluate import EvalConfig, evaluate, generated_name, scores
 from bench.metrics.base import MetricResult
 from bench.registry import METRICS, Entry, UnknownNameError
 
@@ -108,12 +107,12 @@ def test_copies_of_targets_score_perfectly(tmp_path, dataset, l1_metric):
     assert {"git_commit", "versions", "timestamp", "device"} <= prov.keys() and prov["versions"]["torch"]
     assert record["per_pair_csv"] == "result.per-pair.csv"
     # The flat file DVC tracks as metrics: the available values, the same numbers as the record.
-    assert yaml.safe_load((out.parent / "result.scores.yaml").read_text()) == {"pckh": 1.0, "test-l1": 0.0}
+    assert json.loads((out.parent / "result.scores.json").read_text()) == {"pckh": 1.0, "test-l1": 0.0}
 
 
 def test_scores_file_leaves_out_unavailable_metrics():
     results = {"ssim": MetricResult(0.25), "fid": MetricResult.unavailable("no weights"), "pckh": MetricResult(0.5)}
-    assert scores_yaml(results) == "pckh: 0.5\nssim: 0.25\n"
+    assert scores(results) == {"pckh": 0.5, "ssim": 0.25}
 
 
 def test_copies_of_sources_give_the_hand_computed_l1_and_per_pair_csv(tmp_path, dataset, l1_metric):

@@ -30,7 +30,7 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
                 assert f"{kind}@{model}-{dataset}" in stages
             metrics = [str(o.def_path) for o in stages[f"evaluate@{model}-{dataset}"].outs if o.metric]
             plots = [str(o.def_path) for o in stages[f"train@{model}-{dataset}"].outs if o.plot]
-            assert metrics == [f"results/metrics/{model}/{dataset}.scores.yaml"]
+            assert metrics == [f"results/metrics/{model}/{dataset}.scores.json"]
             assert plots == [f"logs/{model}/{dataset}.csv"]
     assert {f"real-data@{d}" for d in params["datasets"]} <= stages.keys()
     assert {f"profile@{m}" for m in params["profile_models"]["models"]} <= stages.keys()
@@ -68,9 +68,11 @@ def test_one_cell_runs_from_prepare_to_report(project):
     losses = list(csv.DictReader(open("logs/pg2/synth-market.csv")))
     assert [row["step"] for row in losses] == ["1", "2"] and all(float(row["G"]) > 0 and row["D"] for row in losses)
     assert Path("logs/source-copy/synth-market.csv").read_text() == "step,G,D\n"
-    scores = yaml.safe_load(Path("results/metrics/pg2/synth-market.scores.yaml").read_text())
+    scores = json.loads(Path("results/metrics/pg2/synth-market.scores.json").read_text())
     record = json.loads(Path("results/metrics/pg2/synth-market.json").read_text())
     assert scores == {"psnr": record["metrics"]["psnr"]["value"], "ssim": record["metrics"]["ssim"]["value"]}
+    compared = CliRunner().invoke(app, ["compare", "pg2", "source-copy", "--dataset", "synth-market", "--format", "json"])
+    assert compared.exit_code == 0, compared.output  # the records are found beside the scores files
     board = Path("results/leaderboard.md").read_text()
     assert "| pg2 |" in board and "| source-copy |" in board
     assert Path("results/tables/li2020pona-table-i.md").exists()
