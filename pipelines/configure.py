@@ -14,7 +14,7 @@ import shutil
 import yaml
 
 from bench.data.layout import DatasetLayout
-from bench.errors import DataError
+from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.models import MODELS, list_models
 from bench.train.config import check_profiles, resolve
@@ -42,5 +42,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except DataError as err:
+    except BenchError as err:
         raise SystemExit(f"error: {err}") from None
