@@ -38,6 +38,11 @@ def run_dir(model: str, dataset: str) -> Path:
     return Path("runs") / model / dataset
 
 
+def work_dir(model: str, dataset: str) -> Path:
+    """Where a cell trains and keeps its resumable checkpoint (outside DVC's outputs)."""
+    return Path("checkpoints") / model / dataset
+
+
 def loss_file(model: str, dataset: str) -> Path:
     return Path("logs") / model / f"{dataset}.csv"
 

@@ -1,5 +1,12 @@
 """DVC stage ``train@<model>-<dataset>``: train one cell with its resolved config.
 
+Training runs in ``checkpoints/<model>/<dataset>/``, outside DVC's outputs, so a
+killed ``dvc repro`` resumes from its last ``checkpoint.pt``. The finished run
+(``model.pt``, ``train_log.csv``, ``meta.json``, ``config.yaml``) is then copied
+to ``runs/<model>/<dataset>/``, the stage's output. That output is an ordinary
+cached one (not ``persist``), so DVC's run-cache can restore an unchanged cell,
+e.g. in a queued experiment's fresh workspace, instead of training it again.
+
 A reference row (``source-copy``) has nothing to train: its run folder gets a
 ``meta.json`` saying so and an empty log, so the matrix stays uniform. The
 generator and discriminator loss totals go to ``logs/<model>/<dataset>.csv``,
@@ -11,36 +18,53 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 import yaml
 
 from bench.cli.train import train
-from bench.figures import LOG, loss_totals, read_train_log
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, provenance
+from bench.figures import loss_totals, read_train_log
+from bench.io import atomic_path, atomic_write_json, atomic_write_text, provenance
 from bench.train.config import TrainConfig
-from pipelines.common import config_file, dataset_root, loss_file, pairs_dir, run_dir
+from bench.train.trainer import FINAL, LOG, META
+from pipelines.common import config_file, dataset_root, loss_file, pairs_dir, run_dir, work_dir
+
+EXPORTED = (FINAL, LOG, META, "config.yaml")  # what generate, report and a reader need; not the optimiser state
 
 
 def main(model: str, dataset: str) -> None:
     text = config_file(model, dataset).read_text()
     spec = yaml.safe_load(text)
-    out = run_dir(model, dataset)
-    # The run folder persists between `dvc repro`s so a killed run resumes; a run
-    # made under another config is stale and starts over.
-    if (out / "config.yaml").exists() and (out / "config.yaml").read_text() != text:
-        shutil.rmtree(out)
-    atomic_write_text(out / "config.yaml", text)
     if spec.get("trainable") is False:
-        atomic_write_json(out / "meta.json", {"model": model, "trained": False,
-                                              "reason": "reference row: nothing to train", "provenance": provenance()})
-        atomic_write_text(out / "train_log.csv", "step\n")
-        atomic_write_text(loss_file(model, dataset), "step,G,D\n")
+        reference_row(model, dataset)
         return
+    work = work_dir(model, dataset)
+    if (work / "config.yaml").exists() and (work / "config.yaml").read_text() != text:
+        shutil.rmtree(work)  # a run made under another config is stale: start over
+    atomic_write_text(work / "config.yaml", text)
     config = TrainConfig.from_dict(spec["config"], where=str(config_file(model, dataset)))
-    train(model, dataset_root(dataset), out, profile=spec["profile"], pairs_dir=pairs_dir(dataset),
+    train(model, dataset_root(dataset), work, profile=spec["profile"], pairs_dir=pairs_dir(dataset),
           resume=True, config=config, progress=sys.stderr.isatty())
-    atomic_write_text(loss_file(model, dataset), loss_totals(read_train_log(out / LOG)))
+    export(work, run_dir(model, dataset))
+    atomic_write_text(loss_file(model, dataset), loss_totals(read_train_log(work / LOG)))
+
+
+def export(work: Path, out: Path) -> None:
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for name in EXPORTED:
+            shutil.copy2(work / name, tmp / name)
+
+
+def reference_row(model: str, dataset: str) -> None:
+    with atomic_path(run_dir(model, dataset)) as tmp:
+        tmp.mkdir()
+        atomic_write_json(tmp / META, {"model": model, "trained": False,
+                                       "reason": "reference row: nothing to train", "provenance": provenance()})
+        atomic_write_text(tmp / LOG, "step\n")
+        shutil.copy2(config_file(model, dataset), tmp / "config.yaml")
+    atomic_write_text(loss_file(model, dataset), "step,G,D\n")
 
 
 if __name__ == "__main__":

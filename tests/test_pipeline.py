@@ -65,6 +65,12 @@ def test_one_cell_runs_from_prepare_to_report(project):
         assert result.exit_code == 0, result.output
     report.main()
 
+    assert sorted(p.name for p in Path("runs/pg2/synth-market").iterdir()) == [
+        "config.yaml", "meta.json", "model.pt", "train_log.csv"]  # the optimiser state stays in checkpoints/
+    assert Path("checkpoints/pg2/synth-market/checkpoint.pt").exists()
+    log = Path("runs/pg2/synth-market/train_log.csv").read_text()
+    train.main("pg2", "synth-market")  # a re-run resumes the finished run: nothing is trained again
+    assert Path("runs/pg2/synth-market/train_log.csv").read_text() == log
     losses = list(csv.DictReader(open("logs/pg2/synth-market.csv")))
     assert [row["step"] for row in losses] == ["1", "2"] and all(float(row["G"]) > 0 and row["D"] for row in losses)
     assert Path("logs/source-copy/synth-market.csv").read_text() == "step,G,D\n"
