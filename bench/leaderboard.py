@@ -31,16 +31,10 @@ from bench.errors import BenchError, DataError
 from bench.io import record_files
 from bench.registry import METRICS, UnknownNameError
 
-UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
-
-
-def rankable(values: list[float | None], models: list[str]) -> list[float | None]:
-    """``values`` with the unranked rows' entries blanked, for :func:`ranks`."""
-    return [None if model in UNRANKED else v for v, model in zip(values, models)]
-
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
 NA, NOT_REPORTED = "n/a", "–"
+UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
 
 # Directions of quantities that are not registered metrics (or not yet): the registry wins.
 DIRECTION_FALLBACK = {
@@ -165,6 +159,11 @@ def ranks(values: list[float | None], decimals: int, higher: bool | None) -> lis
     present = [p for p in printed if p is not None]
     better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)
     return [None if p is None else 1 + sum(better(q, p) for q in present) for p in printed]
+
+
+def rankable(values: list[float | None], models: list[str]) -> list[float | None]:
+    """``values`` with the unranked rows' entries blanked, for :func:`ranks`."""
+    return [None if model in UNRANKED else v for v, model in zip(values, models)]
 
 
 def arrow(higher: bool | None, latex: bool = False) -> str:

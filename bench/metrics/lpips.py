@@ -38,7 +38,7 @@ def alexnet_trunk_state(trunk: torch.nn.Module, torchvision_state: dict[str, tor
     return {key: torchvision_state[f"features.{key.split('.', 1)[1]}"] for key in trunk.state_dict()}
 
 
-def build_network(alexnet_path: str | Path) -> lpips.LPIPS:
+def build_network(alexnet_path: str | Path) -> torch.nn.Module:
     """LPIPS v0.1 (alex) with its shipped linear layers and the AlexNet trunk read from a local file."""
     import_torchvision()  # before lpips, which imports torchvision (~2.5 s: so only when the metric runs)
     import lpips
@@ -55,7 +55,7 @@ def build_network(alexnet_path: str | Path) -> lpips.LPIPS:
 
 
 @functools.lru_cache(maxsize=2)
-def cached_network(alexnet_path: str, device: str) -> lpips.LPIPS:
+def cached_network(alexnet_path: str, device: str) -> torch.nn.Module:
     return build_network(alexnet_path).to(device)
 
 
