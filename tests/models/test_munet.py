@@ -9,12 +9,10 @@ import pytest
 import torch
 
 from baselines import munet
-from bench.data.keypoints import INDEX, MISSING
-from bench.data.pose import heatmaps
 from bench.errors import BenchError
 from bench.models import MODELS, count_parameters, create_model
+from pair_gan_helpers import SIZES, posed_batch
 
-SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 SMALL = 1 / 16
 GATES = ("munet", "munet-o", "munet-g")
 
@@ -149,34 +147,8 @@ def test_straight_through_gradients():
 # Batches
 
 
-POSE = dict(  # (y, x) on a 128x64 frame
-    nose=(15, 32), neck=(28, 32), r_eye=(12, 30), l_eye=(12, 34),
-    r_shoulder=(30, 22), l_shoulder=(30, 42), r_hip=(70, 24), l_hip=(70, 40),
-    r_knee=(95, 24), l_knee=(95, 40), r_ankle=(120, 24), l_ankle=(120, 40),
-    r_elbow=(50, 16), l_elbow=(50, 48), r_wrist=(65, 14), l_wrist=(65, 50),
-)
-
-
-def _keypoints(size: tuple[int, int], shift: int) -> torch.Tensor:
-    kp = torch.full((18, 2), float(MISSING))
-    sy, sx = size[0] // 128, size[1] / 64
-    for name, (y, x) in POSE.items():
-        kp[INDEX[name]] = torch.tensor([y * sy, int(x * sx) + shift], dtype=torch.float32)
-    return kp
-
-
 def _batch(size: tuple[int, int], n: int = 1, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-
-    def smooth_image() -> torch.Tensor:  # low-frequency images a few steps can fit
-        coarse = torch.rand(n, 3, 4, 2, generator=g) * 2 - 1
-        return torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
-
-    src = torch.stack([_keypoints(size, 0) for _ in range(n)])
-    tgt = torch.stack([_keypoints(size, 2 * (i + 1)) for i in range(n)])
-    return {"source": smooth_image(), "target": smooth_image(), "source_pose": heatmaps(src, size),
-            "target_pose": heatmaps(tgt, size), "source_keypoints": src, "target_keypoints": tgt,
-            "from": [f"a{i}.jpg" for i in range(n)], "to": [f"b{i}.jpg" for i in range(n)]}
+    return posed_batch(size, n, seed, pose_maps=True)
 
 
 def _masks(model) -> list[torch.nn.Module]:

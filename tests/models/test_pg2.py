@@ -12,6 +12,7 @@ from bench.data.annotations import read_annotations
 from bench.data.keypoints import INDEX, MASK_LIMBS, MISSING
 from bench.errors import BenchError
 from bench.models import MODELS, count_parameters, create_model
+from pair_gan_helpers import posed_batch
 
 SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 G_TERMS = {"g1_l1", "g1_mask_l1", "gan", "l1", "mask_l1"}
@@ -202,43 +203,11 @@ def test_same_conv_pads_like_tensorflow():
 # The model at small width
 
 
-POSE = dict(  # (y, x) on a 128x64 frame
-    nose=(15, 32), neck=(28, 32), r_eye=(12, 30), l_eye=(12, 34),
-    r_shoulder=(30, 22), l_shoulder=(30, 42), r_hip=(70, 24), l_hip=(70, 40),
-    r_knee=(95, 24), l_knee=(95, 40), r_ankle=(120, 24), l_ankle=(120, 40),
-    r_elbow=(50, 16), l_elbow=(50, 48), r_wrist=(65, 14), l_wrist=(65, 50),
-)
-
-
-def _batch(size: tuple[int, int], n: int = 2, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-
-    def keypoints(shift: int) -> torch.Tensor:
-        kp = torch.full((18, 2), float(MISSING))
-        sy, sx = size[0] // 128, size[1] / 64
-        for name, (y, x) in POSE.items():
-            kp[INDEX[name]] = torch.tensor([y * sy, int(x * sx) + shift], dtype=torch.float32)
-        return kp
-
-    def smooth_image() -> torch.Tensor:  # low-frequency images a few steps can fit
-        coarse = torch.rand(n, 3, 4, 2, generator=g) * 2 - 1
-        return torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
-
-    return {
-        "source": smooth_image(),
-        "target": smooth_image(),
-        "source_keypoints": torch.stack([keypoints(0) for _ in range(n)]),
-        "target_keypoints": torch.stack([keypoints(2 * (i + 1)) for i in range(n)]),
-        "from": [f"a{i}.jpg" for i in range(n)],
-        "to": [f"b{i}.jpg" for i in range(n)],
-    }
-
-
 @pytest.mark.parametrize("dataset", ["market", "deepfashion"])
 def test_shapes_and_loss_terms(dataset):
     torch.manual_seed(0)
     size = SIZES[dataset]
-    batch = _batch(size, n=1)
+    batch = posed_batch(size, n=1)
     n = len(batch["source"])
     model = create_model("pg2", dataset, width=1 / 32, stage=2)
     fake = model(batch)
@@ -271,7 +240,7 @@ def test_shapes_and_loss_terms(dataset):
 def test_deepfashion_canvas_policy():
     torch.manual_seed(0)
     model = create_model("pg2", "deepfashion", width=1 / 32, stage=1)
-    batch = _batch((256, 176), n=1)
+    batch = posed_batch((256, 176), n=1)
     seen = {}
     model.generator.g1.register_forward_pre_hook(lambda m, args: seen.setdefault("input", args[0]))
     model(batch)
@@ -296,7 +265,7 @@ def test_deepfashion_canvas_policy():
 def test_schedule_switches_to_stage_two_and_freezes_g1():
     torch.manual_seed(0)
     model = create_model("pg2", "market", width=1 / 32, g1_steps=2)
-    batch = _batch((128, 64), n=1)
+    batch = posed_batch((128, 64), n=1)
     optimizer = torch.optim.Adam(model.generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
     stages = []
     for _ in range(4):
@@ -332,7 +301,7 @@ def _fit(model, batch, steps: int, params) -> list[float]:
 
 def test_training_steps_reduce_the_losses():
     torch.manual_seed(0)
-    batch = _batch((128, 64), n=1)
+    batch = posed_batch((128, 64), n=1)
     model = create_model("pg2", "market", width=1 / 32, stage=1)
     history = _fit(model, batch, 10, model.generator.parameters())
     assert history[-1] < 0.7 * history[0], history
@@ -364,7 +333,7 @@ def test_bad_configuration_and_inputs():
     with pytest.raises(BenchError, match="divisible"):
         create_model("pg2", "deepfashion", width=1 / 32, canvas=(256, 176))
     model = create_model("pg2", "market", width=1 / 32)
-    batch = _batch((128, 64))
+    batch = posed_batch((128, 64))
     del batch["target_keypoints"]
     with pytest.raises(BenchError, match="target_keypoints"):
         model(batch)

@@ -10,11 +10,11 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from baselines import vdg
-from bench.data.keypoints import INDEX, MISSING
+from bench.data.keypoints import INDEX
 from bench.errors import BenchError
 from bench.models import MODELS, count_parameters, create_model
+from pair_gan_helpers import SIZES, posed_batch, posed_keypoints
 
-SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 CANVAS = {"market": (128, 64), "deepfashion": (256, 256)}
 G_TERMS = {"g1_l1", "g1_mask_l1", "g1_ssim", "gan", "l1", "mask_l1"}
 D_TERMS = {"D/real", "D/fake", "D/source"}
@@ -98,43 +98,6 @@ def test_registration():
 
 
 # --------------------------------------------------------------------------------------
-# Batches
-
-
-POSE = dict(  # (y, x) on a 128x64 frame
-    nose=(15, 32), neck=(28, 32), r_eye=(12, 30), l_eye=(12, 34),
-    r_shoulder=(30, 22), l_shoulder=(30, 42), r_hip=(70, 24), l_hip=(70, 40),
-    r_knee=(95, 24), l_knee=(95, 40), r_ankle=(120, 24), l_ankle=(120, 40),
-    r_elbow=(50, 16), l_elbow=(50, 48), r_wrist=(65, 14), l_wrist=(65, 50),
-)
-
-
-def _keypoints(size: tuple[int, int], shift: int) -> torch.Tensor:
-    kp = torch.full((18, 2), float(MISSING))
-    sy, sx = size[0] // 128, size[1] / 64
-    for name, (y, x) in POSE.items():
-        kp[INDEX[name]] = torch.tensor([y * sy, int(x * sx) + shift], dtype=torch.float32)
-    return kp
-
-
-def _batch(size: tuple[int, int], n: int = 2, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-
-    def smooth_image() -> torch.Tensor:  # low-frequency images a few steps can fit
-        coarse = torch.rand(n, 3, 4, 2, generator=g) * 2 - 1
-        return torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
-
-    return {
-        "source": smooth_image(),
-        "target": smooth_image(),
-        "source_keypoints": torch.stack([_keypoints(size, 0) for _ in range(n)]),
-        "target_keypoints": torch.stack([_keypoints(size, 2 * (i + 1)) for i in range(n)]),
-        "from": [f"a{i}.jpg" for i in range(n)],
-        "to": [f"b{i}.jpg" for i in range(n)],
-    }
-
-
-# --------------------------------------------------------------------------------------
 # Shapes, stages, inputs
 
 
@@ -143,7 +106,7 @@ def _batch(size: tuple[int, int], n: int = 2, seed: int = 0) -> dict:
 def test_shapes_and_stage_outputs(name, dataset):
     torch.manual_seed(0)
     size = SIZES[dataset]
-    batch = _batch(size, n=1)
+    batch = posed_batch(size, n=1)
     model = create_model(name, dataset, width=SMALL, stage=1)
     assert model.canvas == CANVAS[dataset]
     seen = {}
@@ -178,8 +141,8 @@ def test_shapes_and_stage_outputs(name, dataset):
 
 def test_input_pose_reaches_only_vdg():
     """VDG's image branch reads the source pose; VDG without input pose ignores it."""
-    batch = _batch((128, 64), n=1)
-    moved = dict(batch, source_keypoints=torch.stack([_keypoints((128, 64), 6)]))
+    batch = posed_batch((128, 64), n=1)
+    moved = dict(batch, source_keypoints=torch.stack([posed_keypoints((128, 64), 6)]))
     for name, depends in (("vdg", True), ("vdg-np", False)):
         torch.manual_seed(0)
         model = create_model(name, "market", width=SMALL, stage=1).eval()
@@ -196,7 +159,7 @@ def test_input_pose_reaches_only_vdg():
 def test_deepfashion_canvas_policy():
     torch.manual_seed(0)
     model = create_model("vdg", "deepfashion", width=SMALL, stage=1)
-    batch = _batch((256, 176), n=1)
+    batch = posed_batch((256, 176), n=1)
     seen = {}
     model.generator.stage1.image_encoder.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0]))
     model(batch)
@@ -237,7 +200,7 @@ def gates(monkeypatch):
 
 @pytest.mark.parametrize("dataset", ["market", "deepfashion"])
 def test_skip_gates_default_to_identity(gates, dataset):
-    batch = _batch(SIZES[dataset], n=1)
+    batch = posed_batch(SIZES[dataset], n=1)
     outputs = {}
     for gate in ("identity", "all-pass", "blocked"):
         torch.manual_seed(0)
@@ -288,7 +251,7 @@ def test_weighted_ssim_loss_doubles_the_weight_inside_the_mask():
 
 def test_stage_one_loss_is_pg2s_plus_the_ssim_term():
     torch.manual_seed(0)
-    batch = _batch((128, 64), n=2)
+    batch = posed_batch((128, 64), n=2)
     model = create_model("vdg", "market", width=SMALL, stage=1, ssim_weight=0.5)
     fake = model(batch)
     terms = model.generator_losses(batch, fake)
@@ -305,7 +268,7 @@ def test_stage_one_loss_is_pg2s_plus_the_ssim_term():
 def test_schedule_switches_to_stage_two_and_freezes_stage_one():
     torch.manual_seed(0)
     model = create_model("vdg-np", "market", width=SMALL, g1_steps=2)
-    batch = _batch((128, 64), n=1)
+    batch = posed_batch((128, 64), n=1)
     optimizer = torch.optim.Adam(model.generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
     stages = []
     for _ in range(4):
@@ -337,7 +300,7 @@ def _fit(model, batch, steps: int) -> list[float]:
 @pytest.mark.parametrize("name", ["vdg", "vdg-np"])
 def test_training_steps_reduce_the_losses(name):
     torch.manual_seed(0)
-    batch = _batch((128, 64), n=1)
+    batch = posed_batch((128, 64), n=1)
     model = create_model(name, "market", width=SMALL, stage=1)
     history = _fit(model, batch, 10)
     assert history[-1] < 0.7 * history[0], history
