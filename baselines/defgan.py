@@ -278,6 +278,16 @@ def prepare_nn_loss(model: PoseTransferModel) -> None:
         model.loss_modules["vgg"] = VGG19Features((model.config.nn_layer,), weights_dir=model.config.weights_dir)
 
 
+def reconstruction_summary(config, l1_note: str = "config reconstruction='l1'") -> tuple[str, list[str]]:
+    """The configured reconstruction term in words, and its loss-term names, for ``metadata()``."""
+    words = {
+        "nn": f"NN loss x{config.lambda_nn} on VGG19 {config.nn_layer}, {config.nn_window}x{config.nn_window} window",
+        "l1": f"pixel L1 x{config.lambda_l1} ({l1_note})",
+        "none": "off (config reconstruction='none')",
+    }[config.reconstruction]
+    return words, {"nn": ["nn"], "l1": ["l1"], "none": []}[config.reconstruction]
+
+
 def reconstruction_losses(model: PoseTransferModel, fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """The configured reconstruction term of the Def-GAN family: NN loss on VGG features, pixel L1, or none."""
     cfg = model.config
@@ -360,16 +370,12 @@ class DefGANModel(PoseTransferModel):
 
     def metadata(self) -> dict[str, Any]:
         cfg = self.config
-        recon = {
-            "nn": f"NN loss x{cfg.lambda_nn} on VGG19 {cfg.nn_layer}, {cfg.nn_window}x{cfg.nn_window} window",
-            "l1": f"pixel L1 x{cfg.lambda_l1} (DSC variant; config reconstruction='l1')",
-            "none": "off (config reconstruction='none')",
-        }[cfg.reconstruction]
+        recon, recon_terms = reconstruction_summary(cfg, "DSC variant; config reconstruction='l1'")
         return {
             "model": self.name,
             "dataset": self.dataset,
             "config": dataclasses.asdict(cfg),
-            "generator_loss_terms": ["gan"] + ({"nn": ["nn"], "l1": ["l1"], "none": []}[cfg.reconstruction]),
+            "generator_loss_terms": ["gan"] + recon_terms,
             "reconstruction": recon,
             "canvas": list(self.canvas),
             "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else

@@ -84,7 +84,7 @@ from baselines import deform
 from baselines.blocks import build_config, scaled
 from baselines.defgan import (
     DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init,
-    prepare_nn_loss, reconstruction_losses, scaled_layouts,
+    prepare_nn_loss, reconstruction_losses, reconstruction_summary, scaled_layouts,
 )
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
@@ -495,11 +495,7 @@ class MSDefGANModel(PoseTransferModel):
 
     def metadata(self) -> dict[str, Any]:
         cfg = self.config
-        recon = {
-            "nn": f"NN loss x{cfg.lambda_nn} on VGG19 {cfg.nn_layer}, {cfg.nn_window}x{cfg.nn_window} window",
-            "l1": f"pixel L1 x{cfg.lambda_l1} (config reconstruction='l1')",
-            "none": "off (config reconstruction='none')",
-        }[cfg.reconstruction]
+        recon, recon_terms = reconstruction_summary(cfg)
         return {
             "model": self.name,
             "dataset": self.dataset,
@@ -507,7 +503,7 @@ class MSDefGANModel(PoseTransferModel):
             "fusion": cfg.fusion,
             "sources": "any K, read from the batch (single-source batches run as K = 1)",
             "pose_renderer": type(self.generator.pose_renderer).__name__,
-            "generator_loss_terms": ["gan"] + ({"nn": ["nn"], "l1": ["l1"], "none": []}[cfg.reconstruction]),
+            "generator_loss_terms": ["gan"] + recon_terms,
             "reconstruction": recon,
             "canvas": list(self.canvas),
             "resolution_policy": ("generator runs on the data size" if self.canvas == DATA_SIZES[self.dataset] else
