@@ -17,3 +17,14 @@ def shared_data() -> Path:
     if not (path / "market" / "market-annotation-train.csv").exists():
         pytest.skip(f"real annotation files not found in {path} (../shared/ is absent on this machine)")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test on one torch thread: tiny models are fastest so (and the CI box is shared)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
