@@ -173,16 +173,7 @@ def tiny_market(tmp_path):
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """A tiny net trains faster on one thread (no thread hand-offs), also on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_training_reduces_the_loss(tiny_market, one_thread):
+def test_training_reduces_the_loss(tiny_market, one_torch_thread):
     torch.manual_seed(0)
     data = training_set(DatasetLayout.open(tiny_market))
     assert len(data.paths) == 8
@@ -191,7 +182,7 @@ def test_training_reduces_the_loss(tiny_market, one_thread):
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
 
 
-def test_train_save_load_predict(tiny_market, tmp_path, one_thread):
+def test_train_save_load_predict(tiny_market, tmp_path, one_torch_thread):
     out = tmp_path / "pose.pt"
     estimator = train_heatmap_estimator(tiny_market, out, PoseTrainConfig(steps=3, batch_size=2, width=8))
     assert out.is_file() and not list(tmp_path.glob(".pose.pt.*"))  # atomic: no temporary left
