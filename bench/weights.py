@@ -38,6 +38,8 @@ WEIGHTS: dict[str, WeightSpec] = {
                    "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256_prefix="7be5be79"),
         WeightSpec("vgg19", "vgg19-dcbb9e9d.pth", "perceptual / style / nearest-neighbour losses (torchvision VGG19)",
                    "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", sha256_prefix="dcbb9e9d"),
+        WeightSpec("resnet50", "resnet50-0676ba61.pth", "re-ID baseline backbone, PoNA Table VI (torchvision ResNet-50, ImageNet)",
+                   "https://download.pytorch.org/models/resnet50-0676ba61.pth", sha256_prefix="0676ba61"),
     )
 }
 

@@ -24,7 +24,8 @@ def synth_cmd(
     summary = synthesize(name, out, seed=seed, identities_train=identities_train, identities_test=identities_test,
                          images_per_identity=images_per_identity)
     images = summary["images"]
-    typer.echo(f"{out}: {images['train']} train + {images['test']} test images, "
+    query = f" + {images['query']} query" if "query" in images else ""
+    typer.echo(f"{out}: {images['train']} train + {images['test']} test{query} images, "
                f"{summary['bytes'] / 1e6:.1f} MB, {summary['seconds']:.1f} s")
 
 

@@ -29,7 +29,7 @@ from bench.io import atomic_path, atomic_write_json
 INFO_FILE = "synth.json"
 GENERATOR_VERSION = 1
 # Stream ids for default_rng keys.
-_NAMES, _SCENES, _TRAIN, _TEST, _JUNK, _DISTRACTOR = range(6)
+_NAMES, _SCENES, _TRAIN, _TEST, _JUNK, _DISTRACTOR, _QUERY = range(7)
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,18 @@ def _market_name(rng: np.random.Generator, used: set[str], person: int, camera: 
 def plan_market(spec: SynthSpec, seed: int) -> list[Shot]:
     n_train, n_test = spec.identities_train, spec.identities_test
     pids = np.random.default_rng([seed, _NAMES]).choice(np.arange(1, 1502), n_train + n_test, replace=False)
-    shots, used = [], set()
+    shots, used, seen = [], set(), []
     for split, stream, ids in (("train", _TRAIN, pids[:n_train]), ("test", _TEST, pids[n_train:])):
         for i, pid in enumerate(sorted(int(p) for p in ids)):
             rng = np.random.default_rng([seed, stream, i])
             app = sample_appearance(rng, "market")
             cameras = rng.choice(np.arange(1, 7), int(rng.integers(2, 5)), replace=False)  # seen by >= 2 cameras
-            for j in range(_images(spec, rng)):
+            n_images = _images(spec, rng)
+            for j in range(n_images):
                 camera = int(cameras[j % len(cameras)])
                 shots.append(Shot(split, _market_name(rng, used, pid, camera), "person", app, (seed, stream, i, 1 + j), camera))
+            if split == "test":
+                seen.append((i, pid, app, [int(c) for c in cameras[:n_images]]))
     for role, stream, person, rate in (("junk", _JUNK, naming.MARKET_JUNK, spec.junk_per_test_identity),
                                        ("distractor", _DISTRACTOR, naming.MARKET_DISTRACTOR, spec.distractors_per_test_identity)):
         for i in range(int(np.ceil(rate * n_test))):
@@ -102,6 +105,12 @@ def plan_market(spec: SynthSpec, seed: int) -> list[Shot]:
             camera = int(rng.integers(1, 7))
             shots.append(Shot("test", _market_name(rng, used, person, camera), role, sample_appearance(rng, "market"),
                               (seed, stream, i, 1), camera))
+    # Market's query/: one image per test identity and camera it is seen by (planned last,
+    # from its own stream, so the train and test images do not change).
+    for i, pid, app, cameras in seen:
+        rng = np.random.default_rng([seed, _QUERY, i])
+        for j, camera in enumerate(sorted(cameras)):
+            shots.append(Shot("query", _market_name(rng, used, pid, camera), "person", app, (seed, _QUERY, i, 1 + j), camera))
     return shots
 
 
@@ -284,7 +293,7 @@ def synthesize(name: str, out: str | Path, seed: int = 0, identities_train: int 
     annotations: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}}
     total_bytes = 0
     with atomic_path(out) as tmp:
-        for split in annotations:
+        for split in {shot.split for shot in shots}:
             (tmp / split).mkdir(parents=True)
         for shot in tqdm(shots, desc=name, unit="img", file=sys.stderr, disable=not progress):
             if spec.kind == "market":
@@ -295,14 +304,15 @@ def synthesize(name: str, out: str | Path, seed: int = 0, identities_train: int 
                 data = jpeg_bytes(image, quality=95)
             (tmp / shot.split / shot.name).write_bytes(data)
             total_bytes += len(data)
-            annotations[shot.split][shot.name] = keypoints
+            if shot.split in annotations:  # query/ has no annotation file, as in the real release
+                annotations[shot.split][shot.name] = keypoints
         for split, rows in annotations.items():
             write_annotations(tmp / f"{kind.annotation_prefix}-{split}.csv", dict(sorted(rows.items())))
         summary = {
             "generator": "bench.data.synth", "version": GENERATOR_VERSION, "seed": seed,
             "spec": {**asdict(spec), "images_per_identity": list(spec.images_per_identity)},
             "image_size": list(kind.image_size),
-            "images": {split: len(rows) for split, rows in annotations.items()},
+            "images": {split: sum(s.split == split for s in shots) for split in sorted({s.split for s in shots})},
             "roles": {role: sum(s.role == role for s in shots) for role in ("person", "junk", "distractor")},
             "keypoints": list(NAMES),
         }
