@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bench.errors import DataError
 
-_NAME = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.(jpg|png)$")
+# The release itself has a few names with the suffix twice (``1488_c5s3_071737_01.jpg.jpg``).
+_NAME = re.compile(r"^(-1|\d{4})_c([1-6])s(\d)_(\d{6})_(\d{2})(\.jpg)?\.(jpg|png)$")
 IMAGE_SUFFIXES = (".jpg", ".png")
 FOLDERS = {  # role -> folder names, official first
     "train": ("bounding_box_train", "train"),
