@@ -16,12 +16,21 @@ from pathlib import Path
 from typing import Any
 
 
-# Every folder `atomic_path` puts in place carries this marker: a folder without it
-# was not written by bench (a dataset, the user's results) and is never replaced.
+# Every folder `atomic_path` puts in place carries this marker, holding the kind of
+# output it is: a folder without it was not written by bench (a dataset, the user's
+# results), and one of another kind (a synthetic dataset given as --out of generate)
+# is never replaced.
 OUTPUT_MARKER = ".bench-output"
 
 
-def check_replaceable(path: Path, as_dir: bool) -> None:
+def output_kind(folder: Path) -> str | None:
+    try:
+        return (folder / OUTPUT_MARKER).read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return None
+
+
+def check_replaceable(path: Path, as_dir: bool, kind: str = "output") -> None:
     """Refuse to replace ``path`` unless bench wrote it as this same kind of output.
 
     A folder is replaceable only if it is empty or carries :data:`OUTPUT_MARKER`;
@@ -37,9 +46,12 @@ def check_replaceable(path: Path, as_dir: bool) -> None:
     if path.is_dir() and not path.is_symlink():
         if not as_dir:
             raise BenchError(f"{path}: is a folder; give a file path for this output")
-        if any(path.iterdir()) and not (path / OUTPUT_MARKER).is_file():
+        found = output_kind(path)
+        if any(path.iterdir()) and found is None:
             raise BenchError(f"{path}: exists and was not written by bench (no {OUTPUT_MARKER}); "
                              "refusing to replace it: choose another output path or remove it yourself")
+        if found is not None and found != kind:
+            raise BenchError(f"{path}: holds {found}, not {kind}; refusing to replace it: choose another output path")
     elif as_dir:
         raise BenchError(f"{path}: is a file; this output is a folder")
 
@@ -58,19 +70,19 @@ def _make_parent(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, kind: str = "output") -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` on success.
 
     Works for files and directories: whatever the block writes at the yielded
     path replaces ``path`` only if the block finishes without an exception, so
     an interrupted or failed command never leaves half-written results. What it
-    would replace must be an earlier output of the same kind (:func:`check_replaceable`);
+    would replace must be an earlier output of the same ``kind`` (:func:`check_replaceable`);
     the check runs before and again after the block, which may take minutes.
     """
     path = Path(path)
     _make_parent(path)
     if path.is_dir() and not path.is_symlink():
-        check_replaceable(path, as_dir=True)
+        check_replaceable(path, as_dir=True, kind=kind)
     elif path.exists():
         check_replaceable(path, as_dir=False)
     clean_stale_temporaries(path)
@@ -80,9 +92,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield target
         if not target.exists():
             raise FileNotFoundError(f"nothing was written for {path}")
-        check_replaceable(path, as_dir=target.is_dir())
+        check_replaceable(path, as_dir=target.is_dir(), kind=kind)
         if target.is_dir():
-            (target / OUTPUT_MARKER).write_text("written by PoseTransferBench; bench may replace this folder\n")
+            (target / OUTPUT_MARKER).write_text(f"{kind}\nwritten by PoseTransferBench, which may replace it with {kind}\n")
         if path.is_dir() and not path.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
