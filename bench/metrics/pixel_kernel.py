@@ -214,3 +214,34 @@ def run_ssim(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | Non
             numba.set_num_threads(previous)
     out[ranges == 0] = np.nan  # C1 = C2 = 0: 0/0 wherever a target window is flat (EXCLUSION_RULE)
     return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _squared_errors(generated, targets, masks, use_mask, out):
+    n, height, width, channels = generated.shape
+    for p in numba.prange(n):
+        total = 0  # integer sums are exact: at most 255² per value
+        for i in range(height):
+            for j in range(width):
+                if use_mask and not masks[p, i, j]:
+                    continue
+                for c in range(channels):
+                    d = np.int64(generated[p, i, j, c]) - np.int64(targets[p, i, j, c])
+                    total += d * d
+        out[p] = total / (height * width * channels)
+
+
+def mean_squared_errors(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, threads: int) -> np.ndarray:
+    """(N,) float64 MSE over every pixel and channel of the frame; masked-out pixels count as 0 error
+    (both images black there), exact: the squared differences are summed as integers."""
+    use_mask = masks is not None
+    masks = masks if use_mask else np.ones((len(generated), 1, 1), dtype=bool)
+    out = np.empty(len(generated))
+    with _POOL:
+        previous = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            _squared_errors(generated, targets, masks, use_mask, out)
+        finally:
+            numba.set_num_threads(previous)
+    return out
