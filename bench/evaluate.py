@@ -30,7 +30,10 @@ import hashlib
 import io
 import json
 import math
+import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,23 +161,34 @@ def composite_panel(image: np.ndarray, size: tuple[int, int], path: Path, index:
     return image[:, index * w : (index + 1) * w]
 
 
+def decode_all(paths: list[Path], decode, size: tuple[int, int], desc: str, progress: bool) -> np.ndarray:
+    """(N, H, W, 3) uint8 of ``decode(path)`` for every path, decoded once each, by a few threads
+    (Pillow's decoders release the GIL); the first bad file raises, naming itself."""
+    out = np.empty((len(paths), *size, 3), dtype=np.uint8)
+
+    def one(i: int) -> None:
+        out[i] = decode(paths[i])
+
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for _ in _progress(pool.map(one, range(len(paths))), desc, progress):
+            pass  # in order: the first failure (lowest index) is raised
+    return out
+
+
 def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool) -> np.ndarray:
     from bench.data.images import load_image
 
-    out = np.empty((len(paths), *size, 3), dtype=np.uint8)
-    for i, path in enumerate(_progress(paths, "generated", progress)):
-        out[i] = composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
-    return out
+    def decode(path: Path) -> np.ndarray:
+        return composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
+
+    return decode_all(paths, decode, size, "generated", progress)
 
 
 def load_targets(layout: DatasetLayout, names: list[str], progress: bool) -> np.ndarray:
     from bench.data.images import load_image
 
     folder, size = layout.images("test"), layout.kind.image_size
-    out = np.empty((len(names), *size, 3), dtype=np.uint8)
-    for i, name in enumerate(_progress(names, "targets", progress)):
-        out[i] = load_image(folder / name, size)
-    return out
+    return decode_all([folder / name for name in names], lambda path: load_image(path, size), size, "targets", progress)
 
 
 def target_keypoints(layout: DatasetLayout, names: list[str]) -> np.ndarray:
@@ -254,7 +268,9 @@ def run_metrics(entries: list[Entry], inputs: EvalInputs, protocol: Protocol, re
     results = {}
     for entry in entries:
         print(f"[{len(results) + 1}/{len(entries)}] {entry.name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         result = entry.constructor(inputs, protocol)
+        print(f"  {entry.name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
         if real_data:
             result = infinite_on_real_data(result)
         check_result(entry.name, result, len(inputs))
@@ -473,8 +489,12 @@ def evaluate(config: EvalConfig) -> Evaluation:
         check_coverage(discovery, config.generated_dir, config.allow_missing)
         order = sorted(discovery.files)
         pairs = [all_pairs[i] for i in order]
+        started = time.perf_counter()
         generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress)
+        print(f"decoded {len(generated)} generated images: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     inputs = build_inputs(config, layout, pairs, generated, estimator)
+    print(f"decoded {len(inputs.targets)} targets: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     results = run_metrics(entries, inputs, protocol, config.real_data)
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
     record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None)

@@ -30,9 +30,19 @@ class EvalInputs:
     device: str = "cpu"
     sources: np.ndarray | None = None  # (N, H, W, 3) uint8 source images, when a metric needs them
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. predicted keypoints for PCKh
+    _masks: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def target_masks(self) -> np.ndarray:
+        """(N, H, W) bool PG2 masks of the target keypoints in the dataset frame (protocol.md §4),
+        built once per evaluation and shared by every masked metric."""
+        if self._masks is None:
+            from bench.data.masks import pg2_masks
+
+            self._masks = pg2_masks(self.target_keypoints, tuple(self.targets.shape[1:3]))
+        return self._masks
 
 
 @dataclass
