@@ -30,7 +30,10 @@ import hashlib
 import io
 import json
 import math
+import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +43,8 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, device_name, provenance
-from bench.metrics.base import EvalInputs, MetricResult
+from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable, device_name, provenance
+from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
 
@@ -158,23 +161,34 @@ def composite_panel(image: np.ndarray, size: tuple[int, int], path: Path, index:
     return image[:, index * w : (index + 1) * w]
 
 
+def decode_all(paths: list[Path], decode, size: tuple[int, int], desc: str, progress: bool) -> np.ndarray:
+    """(N, H, W, 3) uint8 of ``decode(path)`` for every path, decoded once each, by a few threads
+    (Pillow's decoders release the GIL); the first bad file raises, naming itself."""
+    out = np.empty((len(paths), *size, 3), dtype=np.uint8)
+
+    def one(i: int) -> None:
+        out[i] = decode(paths[i])
+
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for _ in _progress(pool.map(one, range(len(paths))), desc, progress):
+            pass  # in order: the first failure (lowest index) is raised
+    return out
+
+
 def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool) -> np.ndarray:
     from bench.data.images import load_image
 
-    out = np.empty((len(paths), *size, 3), dtype=np.uint8)
-    for i, path in enumerate(_progress(paths, "generated", progress)):
-        out[i] = composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
-    return out
+    def decode(path: Path) -> np.ndarray:
+        return composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
+
+    return decode_all(paths, decode, size, "generated", progress)
 
 
 def load_targets(layout: DatasetLayout, names: list[str], progress: bool) -> np.ndarray:
     from bench.data.images import load_image
 
     folder, size = layout.images("test"), layout.kind.image_size
-    out = np.empty((len(names), *size, 3), dtype=np.uint8)
-    for i, name in enumerate(_progress(names, "targets", progress)):
-        out[i] = load_image(folder / name, size)
-    return out
+    return decode_all([folder / name for name in names], lambda path: load_image(path, size), size, "targets", progress)
 
 
 def target_keypoints(layout: DatasetLayout, names: list[str]) -> np.ndarray:
@@ -224,9 +238,22 @@ def check_result(name: str, result: MetricResult, n: int) -> None:
         scores = np.asarray(result.per_pair)
         if scores.shape != (n,):
             raise BenchError(f"metric {name!r} returned {scores.shape} per-pair scores for {n} pairs")
-        if not np.isfinite(scores).all():
-            bad = int((~np.isfinite(scores)).sum())
-            raise BenchError(f"metric {name!r} returned {bad} non-finite per-pair scores; nothing was written")
+        if np.isneginf(scores).any():
+            raise BenchError(f"metric {name!r} returned -inf per-pair scores; nothing was written")
+
+
+def exclusions(result: MetricResult, pairs: list[Pair], shown: int = 5) -> dict[str, Any] | None:
+    """The pairs :data:`EXCLUSION_RULE` leaves out of ``result``'s mean, counted and named, or None."""
+    if result.per_pair is None:
+        return None
+    scores = np.asarray(result.per_pair, dtype=np.float64)
+    bad = np.nonzero(~np.isfinite(scores))[0]
+    if not len(bad):
+        return None
+    with np.errstate(invalid="ignore"):
+        authors = float(scores.mean())
+    return {"count": int(len(bad)), "rule": EXCLUSION_RULE, "authors_script_value": repr(authors),
+            "pairs": [f"{pairs[i][0]} -> {pairs[i][1]} ({repr(float(scores[i]))})" for i in bad[:shown]]}
 
 
 def infinite_on_real_data(result: MetricResult) -> MetricResult:
@@ -241,10 +268,17 @@ def run_metrics(entries: list[Entry], inputs: EvalInputs, protocol: Protocol, re
     results = {}
     for entry in entries:
         print(f"[{len(results) + 1}/{len(entries)}] {entry.name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         result = entry.constructor(inputs, protocol)
+        print(f"  {entry.name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
         if real_data:
             result = infinite_on_real_data(result)
         check_result(entry.name, result, len(inputs))
+        excluded = exclusions(result, inputs.pairs)
+        if excluded:
+            result.details["excluded_pairs"] = excluded
+            print(f"  {entry.name}: {excluded['count']} pair(s) left out of the mean, e.g. {excluded['pairs'][0]}",
+                  file=sys.stderr, flush=True)
         results[entry.name] = result
     return results
 
@@ -323,8 +357,13 @@ def per_pair_csv(pairs: list[Pair], results: dict[str, MetricResult]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["from", "to", *columns])
     for i, (a, b) in enumerate(pairs):
-        writer.writerow([a, b, *(repr(float(results[c].per_pair[i])) for c in columns)])
+        # An excluded (non-finite) score is an empty cell: "not scored", which every CSV reader accepts.
+        writer.writerow([a, b, *(_cell(float(results[c].per_pair[i])) for c in columns)])
     return buffer.getvalue()
+
+
+def _cell(score: float) -> str:
+    return repr(score) if math.isfinite(score) else ""
 
 
 def scores_path(out: Path) -> Path:
@@ -338,12 +377,32 @@ def scores(results: dict[str, MetricResult]) -> dict[str, float]:
     return {name: float(r.value) for name, r in sorted(results.items()) if r.value is not None}
 
 
-def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
-    """The per-pair CSV and the scores first, then the JSON: a JSON on disk means the others are complete too."""
+def check_out(out: Path) -> None:
+    """Before any work: the record is a ``.json`` file, and none of the three outputs would replace a folder."""
+    if out.suffix != ".json":
+        raise BenchError(f"{out}: --out is the result record and must end in .json")
+    for path in (out, per_pair_path(out), scores_path(out)):
+        check_replaceable(path, as_dir=False)
+
+
+def output_digests(out: Path) -> dict[str, str]:
+    """sha256 of the per-pair CSV and the scores file beside ``out``: the record, written last, lists them,
+    so a reader can tell a consistent set from one whose companions were replaced later."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (per_pair_path(out), scores_path(out)) if p.exists()}
+
+
+def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> dict[str, Any]:
+    """The per-pair CSV and the scores first, then the record listing their digests: a record on disk
+    means the others are complete, and `bench compare` checks they are the ones it was written with."""
+    stale = per_pair_path(out)
     if per_pair_columns(results):
-        atomic_write_text(per_pair_path(out), per_pair_csv(pairs, results))
+        atomic_write_text(stale, per_pair_csv(pairs, results))
+    elif stale.exists():
+        stale.unlink()  # a CSV from an earlier run would not belong to this record
     atomic_write_json(scores_path(out), scores(results))
+    record = {**record, "outputs_sha256": output_digests(out)}
     atomic_write_json(out, record)
+    return record
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -407,7 +466,11 @@ def evaluate(config: EvalConfig) -> Evaluation:
     """Score ``config.generated_dir`` on the dataset's test pairs and write the record."""
     from bench.pose_estimator import load_estimator
 
+    from bench.train.distributed import resolve_device
+
     entries = select_metrics(config.metrics)  # fail on a bad metric name before any work
+    check_out(config.out)
+    resolve_device(config.device)  # cuda on a machine without it: an error, not a record saying "cuda"
     protocol = get_protocol(config.protocol)
     layout = DatasetLayout.open(config.dataset, config.pairs_dir)
     if not config.real_data:
@@ -426,10 +489,13 @@ def evaluate(config: EvalConfig) -> Evaluation:
         check_coverage(discovery, config.generated_dir, config.allow_missing)
         order = sorted(discovery.files)
         pairs = [all_pairs[i] for i in order]
+        started = time.perf_counter()
         generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress)
+        print(f"decoded {len(generated)} generated images: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     inputs = build_inputs(config, layout, pairs, generated, estimator)
+    print(f"decoded {len(inputs.targets)} targets: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     results = run_metrics(entries, inputs, protocol, config.real_data)
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
     record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None)
-    write_outputs(config.out, record, pairs, results)
-    return Evaluation(record, results)
+    return Evaluation(write_outputs(config.out, record, pairs, results), results)

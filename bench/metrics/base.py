@@ -30,9 +30,19 @@ class EvalInputs:
     device: str = "cpu"
     sources: np.ndarray | None = None  # (N, H, W, 3) uint8 source images, when a metric needs them
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. predicted keypoints for PCKh
+    _masks: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def target_masks(self) -> np.ndarray:
+        """(N, H, W) bool PG2 masks of the target keypoints in the dataset frame (protocol.md §4),
+        built once per evaluation and shared by every masked metric."""
+        if self._masks is None:
+            from bench.data.masks import pg2_masks
+
+            self._masks = pg2_masks(self.target_keypoints, tuple(self.targets.shape[1:3]))
+        return self._masks
 
 
 @dataclass
@@ -47,6 +57,16 @@ class MetricResult:
         return cls(value=None, reason=reason, details=details)
 
     @classmethod
-    def from_scores(cls, scores: np.ndarray, **details: Any) -> "MetricResult":
+    def from_scores(cls, scores: np.ndarray, undefined: str = "no pair has a finite score", **details: Any) -> "MetricResult":
+        """The mean over the pairs with a finite score (:data:`EXCLUSION_RULE`); ``undefined`` says why none has one."""
         scores = np.asarray(scores, dtype=np.float64)
-        return cls(value=float(scores.mean()), per_pair=scores, details=details)
+        finite = np.isfinite(scores)
+        if not finite.any():
+            return cls(value=None, per_pair=scores, reason=undefined, details=details)
+        return cls(value=float(scores[finite].mean()), per_pair=scores, details=details)
+
+
+# One convention for every per-pair metric, counted in the record (``bench.evaluate.exclusions``):
+EXCLUSION_RULE = ("pairs whose score is undefined or infinite (SSIM of a constant generated image: 0/0; "
+                  "PSNR of an image equal to its target: +inf) are left out of the mean and counted; "
+                  "the authors' np.mean would give nan / inf for the whole set")

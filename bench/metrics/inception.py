@@ -105,10 +105,8 @@ def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
 
 
 def target_masks(inputs: EvalInputs) -> np.ndarray:
-    """(N, H, W) bool PG2 masks of the target keypoints (protocol.md §4)."""
-    from bench.data.masks import pg2_masks
-
-    return pg2_masks(inputs.target_keypoints, tuple(inputs.generated.shape[1:3]))
+    """(N, H, W) bool PG2 masks of the target keypoints (shared: EvalInputs.target_masks)."""
+    return inputs.target_masks()
 
 
 def to_chw(image: np.ndarray) -> torch.Tensor:

@@ -94,11 +94,12 @@ def _network(inputs: EvalInputs, network: torch.nn.Module | None) -> torch.nn.Mo
     return cached_network(str(path), inputs.device)
 
 
-def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None, masks: np.ndarray | None) -> MetricResult:
+def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None, masked: bool) -> MetricResult:
     try:
         net = _network(inputs, network)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
+    masks = inputs.target_masks() if masked else None  # only once the network is there
     progress = bool(inputs.extra.get("progress", sys.stderr.isatty()))
     scores = lpips_scores(net, inputs.generated, inputs.targets, masks, protocol.batch_size, inputs.device, progress)
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
@@ -107,13 +108,10 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
 @METRICS.register("lpips", higher_is_better=False, paper="Zhang et al. 2018; GFLA protocol (Ren et al. 2020)",
                   version=_VERSION, per_pair=True)
 def lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
-    return _score(inputs, protocol, network, masks=None)
+    return _score(inputs, protocol, network, masked=False)
 
 
 @METRICS.register("mask-lpips", higher_is_better=False, paper="GFLA script/metrics.py --calculate_mask (Ren et al. 2020)",
                   version=f"{_VERSION}, PG2 target mask applied in [-1,1] (grey background)", per_pair=True)
 def mask_lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
-    from bench.data.masks import pg2_masks
-
-    masks = pg2_masks(inputs.target_keypoints, tuple(inputs.generated.shape[1:3]))
-    return _score(inputs, protocol, network, masks=masks)
+    return _score(inputs, protocol, network, masked=True)

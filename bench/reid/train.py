@@ -92,7 +92,9 @@ def _resolve_init(config: ReIDConfig, weights_dir) -> Path | None:
         return require("resnet50", weights_dir)
     if config.init != "auto":
         raise BenchError(f"unknown init {config.init!r}; choose auto, imagenet or scratch")
-    return find("resnet50", weights_dir) if config.width_divisor == 1 else None
+    if config.width_divisor != 1 or find("resnet50", weights_dir) is None:
+        return None
+    return require("resnet50", weights_dir)  # present: used only once its size and sha256 check out
 
 
 def train_reid(images: list[tuple[Path, int]], config: ReIDConfig, out: str | Path, weights_dir=None,
