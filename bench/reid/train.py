@@ -183,7 +183,7 @@ def evaluate_reid(run: str | Path, dataset_root: str | Path, convention: str = "
     distance = (-(qf @ gf.T)).numpy()  # cosine similarity of unit features, as the baseline's test.py
     result = evaluate_ranking(distance, [m.person for m in query], [m.camera for m in query],
                               [m.person for m in gallery], [m.camera for m in gallery], convention=convention)
-    return {"metrics": result.summary(), "queries": result.queries,
+    return {"metrics": result.summary(), "per_query_ap": [round(float(a), 6) for a in result.ap], "queries": result.queries,
             "queries_without_match": result.queries_without_match, "gallery": len(gallery),
             "ap_convention": convention, "init_label": meta["init_label"], "run": str(run), "train": meta}
 

@@ -120,3 +120,12 @@ def test_query_ap_rejects_unknown_convention_and_empty_lists():
         query_ap(np.array([True]), "voc")
     with pytest.raises(BenchError, match="undefined"):
         query_ap(np.array([False, False]))
+
+
+def test_map_interval_brackets_the_mean_and_collapses_for_equal_aps():
+    from bench.reid.table import map_interval
+
+    assert map_interval([0.4] * 7) == pytest.approx((0.4, 0.4))
+    ap = list(np.random.default_rng(0).random(40))
+    lo, hi = map_interval(ap)
+    assert lo < np.mean(ap) < hi and map_interval(ap) == (lo, hi)  # seeded: the same interval again
