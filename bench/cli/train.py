@@ -102,11 +102,13 @@ def generate(
     progress: bool = True,
     conversion: str = "round",
     sources: int = 0,
+    stage: int = 0,
 ) -> Path:
     """Write ``{from}___{to}.png`` for every test pair of ``dataset`` into the folder ``out``.
 
     With ``sources`` n >= 1: one image per n-source test tuple, named by its pair key
-    (``bench.data.multisource``), in tuple order.
+    (``bench.data.multisource``), in tuple order. With ``stage`` s >= 1 a staged model
+    (PG2, VDG, ...) writes its stage-s image instead of its final one.
     """
     from bench.data.dataset import PairDataset
     from bench.data.layout import DatasetLayout
@@ -115,7 +117,7 @@ def generate(
     from bench.models import create_model
     from bench.train.distributed import resolve_device
     from bench.train.generate import generate as run_generation
-    from bench.train.generate import image_name, load_trained
+    from bench.train.generate import image_name, load_trained, pin_stage
 
     layout = DatasetLayout.open(dataset, pairs_dir)
     kind = layout.kind.name
@@ -130,6 +132,8 @@ def generate(
         if model.trainable:
             raise BenchError(f"{model_name} is trainable: pass --checkpoint RUN_DIR (from `bench train`)")
         info = {"model": model_name, "dataset": kind, "checkpoint": None}
+    if stage:
+        pin_stage(model, stage)
     names, naming = None, "{from}___{to}.png, in pair order"
     if sources:
         test_set, listing = tuple_dataset(layout, "test", sources, model_name)
@@ -138,6 +142,7 @@ def generate(
     else:
         test_set, listing = PairDataset(layout, "test"), layout.pairs("test")
     info = {**info, "dataset_root": str(layout.root), "pairs": str(listing), "split": "test", "sources": sources,
+            "stage": stage,
             "tuples": str(listing) if sources else None}
     return run_generation(model, test_set, out, batch_size=batch_size, device=resolve_device(device),
                           num_workers=num_workers, progress=progress, conversion=conversion, info=info,
@@ -180,10 +185,11 @@ def register(app: typer.Typer) -> None:
         num_workers: int = typer.Option(0, "--num-workers"),
         conversion: str = typer.Option("round", "--uint8", help="float->uint8: round, or truncate (PATN's tensor2im)"),
         sources: int = typer.Option(0, "--sources", help="n >= 1: one image per n-source test tuple (msource-test-k*.csv)"),
+        stage: int = typer.Option(0, "--stage", help="s >= 1: a staged model's stage-s image (e.g. VDG's Stage I) instead of its final one"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Generate the test-split images as {from}___{to}.png, in pair order, plus generation.json."""
         path = generate(model, dataset, out, checkpoint=checkpoint, pairs_dir=pairs_dir, batch_size=batch_size,
                         device=device, num_workers=num_workers, progress=not quiet and sys.stderr.isatty(),
-                        conversion=conversion, sources=sources)
+                        conversion=conversion, sources=sources, stage=stage)
         typer.echo(str(path))

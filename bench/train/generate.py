@@ -83,6 +83,24 @@ def load_trained(path: str | Path, dataset_kind: str | None = None) -> tuple[Pos
     return model, {"checkpoint": str(path), "step": int(state["step"]), **spec}
 
 
+def pin_stage(model: PoseTransferModel, stage: int) -> None:
+    """Make a staged model (PG2, VDG and their mUNet variants: ``config.stage``) output stage ``stage``.
+
+    Lakhal et al. Table 3 scores VDG's Stage I output alone: the trained model with its
+    Stage I image as the output (``forward`` returns G1's image when the stage is pinned to 1).
+    """
+    import dataclasses
+
+    config = getattr(model, "config", None)
+    if config is None or not dataclasses.is_dataclass(config) or not hasattr(config, "stage"):
+        raise BenchError(f"{getattr(model, 'name', type(model).__name__)} has no stages: "
+                         "--stage applies to staged models (pg2, vdg and their variants)")
+    pinned = dataclasses.replace(config, stage=stage)
+    if hasattr(model, "check_config"):
+        model.check_config(pinned)
+    model.config = pinned
+
+
 def generate(
     model: PoseTransferModel,
     dataset: Dataset,
