@@ -33,6 +33,7 @@ from features/keypoints the record does not keep, so they are shown without one.
 from __future__ import annotations
 
 import csv
+import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,14 +238,15 @@ def read_per_pair(path: Path) -> tuple[list[Pair], dict[str, np.ndarray]]:
             raise DataError(path, f"pair {pair[0]} -> {pair[1]} appears twice (first on line {seen[pair]})", line)
         seen[pair] = line
         try:
-            values.append([float(v) for v in row[2:]])
+            # An empty cell is a pair the metric left out of its mean (bench.metrics.base.EXCLUSION_RULE).
+            values.append([float(v) if v != "" else math.nan for v in row[2:]])
         except ValueError:
             raise DataError(path, f"a score is not a number: {row[2:]}", line) from None
         pairs.append(pair)
     table = np.asarray(values, dtype=np.float64).reshape(len(pairs), len(header) - 2)
-    if not np.isfinite(table).all():
-        line = 2 + int(np.nonzero(~np.isfinite(table).all(axis=1))[0][0])
-        raise DataError(path, "non-finite score", line)
+    if np.isinf(table).any():
+        line = 2 + int(np.nonzero(np.isinf(table).any(axis=1))[0][0])
+        raise DataError(path, "infinite score (an excluded pair is an empty cell)", line)
     return pairs, {name: table[:, j] for j, name in enumerate(header[2:])}
 
 
@@ -356,6 +358,24 @@ def _ci_columns(models: list[ModelResult], names: list[str]) -> tuple[list[tuple
     return series, (np.stack(columns, axis=1) if columns else None)
 
 
+def bootstrap_series(series: list[tuple[str, int]], diffs: np.ndarray | None, n_boot: int, seed: int,
+                     ci: float) -> dict[tuple[str, int], Interval]:
+    """Paired intervals of every series: the complete columns share their resamples; a column with
+    excluded pairs (nan: undefined in either record) is resampled alone over the pairs both scored."""
+    if diffs is None:
+        return {}
+    complete = np.isfinite(diffs).all(axis=0)
+    intervals = {}
+    if complete.any():
+        joint = paired_bootstrap(diffs[:, complete], n_boot, seed, ci)
+        intervals.update(zip([s for s, c in zip(series, complete) if c], joint))
+    for j in np.nonzero(~complete)[0]:
+        column = diffs[:, j][np.isfinite(diffs[:, j])]
+        if len(column):
+            intervals[series[j]] = paired_bootstrap(column, n_boot, seed, ci)[0]
+    return intervals
+
+
 def compare(models: list[ModelResult], dataset: str | None = None, n_boot: int = 10000, seed: int = 0,
             ci: float = 0.95) -> Comparison:
     """Values, differences to ``models[0]`` and paired bootstrap CIs of every metric in the records."""
@@ -366,7 +386,7 @@ def compare(models: list[ModelResult], dataset: str | None = None, n_boot: int =
         load_scores(m)
     names = list(dict.fromkeys(name for m in models for name in m.metrics))
     series, diffs = _ci_columns(models, names)
-    intervals = dict(zip(series, paired_bootstrap(diffs, n_boot, seed, ci))) if diffs is not None else {}
+    intervals = bootstrap_series(series, diffs, n_boot, seed, ci)
     base = models[0]
     rows = []
     for name in names:

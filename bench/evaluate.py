@@ -40,8 +40,8 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, device_name, provenance
-from bench.metrics.base import EvalInputs, MetricResult
+from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable, device_name, provenance
+from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
 from bench.setting import Setting
@@ -226,9 +226,22 @@ def check_result(name: str, result: MetricResult, n: int) -> None:
         scores = np.asarray(result.per_pair)
         if scores.shape != (n,):
             raise BenchError(f"metric {name!r} returned {scores.shape} per-pair scores for {n} pairs")
-        if not np.isfinite(scores).all():
-            bad = int((~np.isfinite(scores)).sum())
-            raise BenchError(f"metric {name!r} returned {bad} non-finite per-pair scores; nothing was written")
+        if np.isneginf(scores).any():
+            raise BenchError(f"metric {name!r} returned -inf per-pair scores; nothing was written")
+
+
+def exclusions(result: MetricResult, pairs: list[Pair], shown: int = 5) -> dict[str, Any] | None:
+    """The pairs :data:`EXCLUSION_RULE` leaves out of ``result``'s mean, counted and named, or None."""
+    if result.per_pair is None:
+        return None
+    scores = np.asarray(result.per_pair, dtype=np.float64)
+    bad = np.nonzero(~np.isfinite(scores))[0]
+    if not len(bad):
+        return None
+    with np.errstate(invalid="ignore"):
+        authors = float(scores.mean())
+    return {"count": int(len(bad)), "rule": EXCLUSION_RULE, "authors_script_value": repr(authors),
+            "pairs": [f"{pairs[i][0]} -> {pairs[i][1]} ({repr(float(scores[i]))})" for i in bad[:shown]]}
 
 
 def infinite_on_real_data(result: MetricResult) -> MetricResult:
@@ -247,6 +260,11 @@ def run_metrics(entries: list[Entry], inputs: EvalInputs, protocol: Protocol, re
         if real_data:
             result = infinite_on_real_data(result)
         check_result(entry.name, result, len(inputs))
+        excluded = exclusions(result, inputs.pairs)
+        if excluded:
+            result.details["excluded_pairs"] = excluded
+            print(f"  {entry.name}: {excluded['count']} pair(s) left out of the mean, e.g. {excluded['pairs'][0]}",
+                  file=sys.stderr, flush=True)
         results[entry.name] = result
     return results
 
@@ -325,8 +343,13 @@ def per_pair_csv(pairs: list[Pair], results: dict[str, MetricResult]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["from", "to", *columns])
     for i, (a, b) in enumerate(pairs):
-        writer.writerow([a, b, *(repr(float(results[c].per_pair[i])) for c in columns)])
+        # An excluded (non-finite) score is an empty cell: "not scored", which every CSV reader accepts.
+        writer.writerow([a, b, *(_cell(float(results[c].per_pair[i])) for c in columns)])
     return buffer.getvalue()
+
+
+def _cell(score: float) -> str:
+    return repr(score) if math.isfinite(score) else ""
 
 
 def scores_path(out: Path) -> Path:
@@ -340,12 +363,30 @@ def scores(results: dict[str, MetricResult]) -> dict[str, float]:
     return {name: float(r.value) for name, r in sorted(results.items()) if r.value is not None}
 
 
+def check_out(out: Path) -> None:
+    """Before any work: the record is a ``.json`` file, and none of the three outputs would replace a folder."""
+    if out.suffix != ".json":
+        raise BenchError(f"{out}: --out is the result record and must end in .json")
+    for path in (out, per_pair_path(out), scores_path(out)):
+        check_replaceable(path, as_dir=False)
+
+
+def output_digests(out: Path) -> dict[str, str]:
+    """sha256 of the per-pair CSV and the scores file beside ``out``: the record, written last, lists them,
+    so a reader can tell a consistent set from one whose companions were replaced later."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (per_pair_path(out), scores_path(out)) if p.exists()}
+
+
 def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
-    """The per-pair CSV and the scores first, then the JSON: a JSON on disk means the others are complete too."""
+    """The per-pair CSV and the scores first, then the record listing their digests: a record on disk
+    means the others are complete, and `bench compare` checks they are the ones it was written with."""
+    stale = per_pair_path(out)
     if per_pair_columns(results):
-        atomic_write_text(per_pair_path(out), per_pair_csv(pairs, results))
+        atomic_write_text(stale, per_pair_csv(pairs, results))
+    elif stale.exists():
+        stale.unlink()  # a CSV from an earlier run would not belong to this record
     atomic_write_json(scores_path(out), scores(results))
-    atomic_write_json(out, record)
+    atomic_write_json(out, {**record, "outputs_sha256": output_digests(out)})
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -411,7 +452,11 @@ def evaluate(config: EvalConfig) -> Evaluation:
     """Score ``config.generated_dir`` on the dataset's test pairs and write the record."""
     from bench.pose_estimator import load_estimator
 
+    from bench.train.distributed import resolve_device
+
     entries = select_metrics(config.metrics)  # fail on a bad metric name before any work
+    check_out(config.out)
+    resolve_device(config.device)  # cuda on a machine without it: an error, not a record saying "cuda"
     protocol = get_protocol(config.protocol)
     layout = DatasetLayout.open(config.dataset, config.pairs_dir)
     if not config.real_data:

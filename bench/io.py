@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
 import json
 import os
 import platform
@@ -15,22 +16,85 @@ from pathlib import Path
 from typing import Any
 
 
+# Every folder `atomic_path` puts in place carries this marker, holding the kind of
+# output it is: a folder without it was not written by bench (a dataset, the user's
+# results), and one of another kind (a synthetic dataset given as --out of generate)
+# is never replaced.
+OUTPUT_MARKER = ".bench-output"
+
+
+def output_kind(folder: Path) -> str | None:
+    try:
+        return (folder / OUTPUT_MARKER).read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return None
+
+
+def check_replaceable(path: Path, as_dir: bool, kind: str = "output") -> None:
+    """Refuse to replace ``path`` unless bench wrote it as this same kind of output.
+
+    A folder is replaceable only if it is empty or carries :data:`OUTPUT_MARKER`;
+    a folder is never replaced by a file, nor a file by a folder. (Which files a
+    command may write, e.g. only ``*.json`` records, its own options check.)
+    """
+    from bench.errors import BenchError
+
+    if not os.path.lexists(path):
+        if path.parent.exists() and not path.parent.is_dir():
+            raise BenchError(f"{path}: its parent {path.parent} is a file, not a folder")
+        return
+    if path.is_dir() and not path.is_symlink():
+        if not as_dir:
+            raise BenchError(f"{path}: is a folder; give a file path for this output")
+        found = output_kind(path)
+        if any(path.iterdir()) and found is None:
+            raise BenchError(f"{path}: exists and was not written by bench (no {OUTPUT_MARKER}); "
+                             "refusing to replace it: choose another output path or remove it yourself")
+        if found is not None and found != kind:
+            raise BenchError(f"{path}: holds {found}, not {kind}; refusing to replace it: choose another output path")
+    elif as_dir:
+        raise BenchError(f"{path}: is a file; this output is a folder")
+
+
+def _make_parent(path: Path) -> None:
+    from bench.errors import BenchError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BenchError(f"{path}: a parent of this path is a file, not a folder") from None
+    except PermissionError:
+        raise BenchError(f"{path}: cannot create the folder {path.parent} (permission denied)") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise BenchError(f"{path}: the folder {path.parent} is not writable")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, kind: str = "output") -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` on success.
 
     Works for files and directories: whatever the block writes at the yielded
     path replaces ``path`` only if the block finishes without an exception, so
-    an interrupted or failed command never leaves half-written results.
+    an interrupted or failed command never leaves half-written results. What it
+    would replace must be an earlier output of the same ``kind`` (:func:`check_replaceable`);
+    the check runs before and again after the block, which may take minutes.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
+    if path.is_dir() and not path.is_symlink():
+        check_replaceable(path, as_dir=True, kind=kind)
+    elif path.exists():
+        check_replaceable(path, as_dir=False)
+    clean_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     target = tmp / path.name
     try:
         yield target
         if not target.exists():
             raise FileNotFoundError(f"nothing was written for {path}")
+        check_replaceable(path, as_dir=target.is_dir(), kind=kind)
+        if target.is_dir():
+            (target / OUTPUT_MARKER).write_text(f"{kind}\nwritten by PoseTransferBench, which may replace it with {kind}\n")
         if path.is_dir() and not path.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
@@ -40,6 +104,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.replace(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clean_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the hidden ``.NAME.*.tmp`` / ``.old`` folders a killed :func:`atomic_path` left beside ``path``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    # tempfile.mkdtemp puts 8 random characters between prefix and suffix.
+    stale = [p for suffix in (".tmp", ".old") for p in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}{suffix}")
+             if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

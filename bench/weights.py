@@ -1,11 +1,15 @@
-"""Pretrained weights the metrics and losses need, and where they are expected.
+"""Pretrained weights the metrics and losses need, where they are expected, and their checks.
 
-Nothing here downloads: weights are looked up in an explicit folder
-(``--weights-dir`` / ``$BENCH_WEIGHTS_DIR``) and in the libraries' own cache,
+Weights are looked up in an explicit folder (``--weights-dir`` /
+``$BENCH_WEIGHTS_DIR``) and in the libraries' own cache,
 ``torch.hub.get_dir()/checkpoints``, under the exact file names the libraries
-use, so a cache filled on a connected machine just works. A missing file gives
-``None`` from :func:`find` and a clear :class:`WeightsMissing` from :func:`require`.
-:func:`install` copies a file fetched elsewhere into that cache under its name.
+use, so a cache filled on a connected machine just works. :func:`require` hands
+out a file only after its size and full sha256 equal the published file's
+(:class:`WeightSpec`): torch-fidelity unpickles the Inception file with
+``weights_only=False``, so an unchecked file of that name could run code.
+A missing file gives :class:`WeightsMissing`, a wrong one :class:`WeightsRefused`.
+:func:`download` fetches a file on a connected machine; :func:`install` copies
+one fetched elsewhere.
 """
 from __future__ import annotations
 
@@ -24,26 +28,36 @@ class WeightSpec:
     filename: str  # the file name the owning library caches it under
     used_by: str
     url: str
-    #: first hex digits of the file's sha256, where the owning library checks them
-    #: (torchvision names its files ``<arch>-<sha256 prefix>.pth`` and verifies it).
-    sha256_prefix: str | None = None
+    #: sha256 and size of the published file. Sources: each name's 8-digit prefix is
+    #: the owning library's own check (torchvision ``<arch>-<sha256 prefix>.pth``,
+    #: torch-fidelity / pytorch-fid ``...-6726825d.pth``); the full digests and sizes
+    #: agree across several independent public projects that pin these files.
+    sha256: str
+    size: int
 
 
 WEIGHTS: dict[str, WeightSpec] = {
     spec.name: spec
     for spec in (
         WeightSpec("inception-fidelity", "weights-inception-2015-12-05-6726825d.pth", "IS, mask-IS, FID (torch-fidelity)",
-                   "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"),
+                   "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+                   "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2", 95_628_359),
         WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS, mask-LPIPS (lpips, torchvision AlexNet)",
-                   "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256_prefix="7be5be79"),
+                   "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                   "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02", 244_408_911),
         WeightSpec("vgg19", "vgg19-dcbb9e9d.pth", "perceptual / style / nearest-neighbour losses (torchvision VGG19)",
-                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", sha256_prefix="dcbb9e9d"),
+                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+                   "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", 574_673_361),
     )
 }
 
 
 class WeightsMissing(BenchError):
     pass
+
+
+class WeightsRefused(BenchError):
+    """A file under a weights name that is not the published file: never opened."""
 
 
 def hub_checkpoints() -> Path:
@@ -80,10 +94,30 @@ def missing_message(name: str, weights_dir: str | Path | None = None) -> str:
 
 
 def require(name: str, weights_dir: str | Path | None = None) -> Path:
+    """The verified file of weight ``name``: the first found, checked before anything opens it."""
     path = find(name, weights_dir)
     if path is None:
         raise WeightsMissing(missing_message(name, weights_dir))
+    verify(path, WEIGHTS[name])
     return path
+
+
+def check_file(path: Path, spec: WeightSpec) -> str | None:
+    """Why ``path`` is not the published ``spec`` file, or None when it is."""
+    size = path.stat().st_size
+    if size != spec.size:
+        return f"{size:,} bytes, not the published {spec.size:,}"
+    digest = sha256(path)
+    if digest != spec.sha256:
+        return f"sha256 {digest[:16]}..., not the published {spec.sha256[:16]}..."
+    return None
+
+
+def verify(path: Path, spec: WeightSpec) -> None:
+    problem = check_file(path, spec)
+    if problem:
+        raise WeightsRefused(f"{path}: {problem}; refusing to load it (a corrupt or foreign file under the name "
+                             f"{spec.filename}): delete it and run `bench weights download {spec.name}`")
 
 
 @dataclass(frozen=True)
@@ -91,26 +125,39 @@ class WeightStatus:
     spec: WeightSpec
     path: Path | None  # where it was found, None when missing
     searched: list[Path]
+    problem: str | None = None  # why the file found is refused
 
     def to_dict(self) -> dict:
         return {
             "name": self.spec.name, "file": self.spec.filename, "used_by": self.spec.used_by,
-            "present": self.path is not None, "path": str(self.path) if self.path else None,
-            "searched": [str(d) for d in self.searched], "url": self.spec.url,
+            "present": self.path is not None, "verified": self.path is not None and self.problem is None,
+            "problem": self.problem, "path": str(self.path) if self.path else None,
+            "searched": [str(d) for d in self.searched], "url": self.spec.url, "sha256": self.spec.sha256,
         }
 
 
 def status(weights_dir: str | Path | None = None) -> list[WeightStatus]:
     dirs = search_dirs(weights_dir)
-    return [WeightStatus(spec, find(spec.name, weights_dir), dirs) for spec in WEIGHTS.values()]
+    rows = []
+    for spec in WEIGHTS.values():
+        path = find(spec.name, weights_dir)
+        rows.append(WeightStatus(spec, path, dirs, check_file(path, spec) if path else None))
+    return rows
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime): sha256, so a run hashes each file once
 
 
 def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
 def spec_for_file(path: str | Path) -> WeightSpec:
@@ -124,7 +171,7 @@ def spec_for_file(path: str | Path) -> WeightSpec:
 
 
 def install(path: str | Path, dest: str | Path | None = None) -> Path:
-    """Copy a weights file (checked by name and, where known, sha256 prefix) into ``dest``.
+    """Copy a weights file (checked by name, size and sha256) into ``dest``.
 
     ``dest`` defaults to the hub cache, where the libraries look for it themselves.
     The copy is atomic: an interrupted install leaves no partial file behind.
@@ -135,9 +182,51 @@ def install(path: str | Path, dest: str | Path | None = None) -> Path:
     if not path.is_file():
         raise BenchError(f"{path}: no such file")
     spec = spec_for_file(path)
-    if spec.sha256_prefix and not sha256(path).startswith(spec.sha256_prefix):
-        raise BenchError(f"{path}: sha256 does not start with {spec.sha256_prefix}; the file is corrupt or a different release")
+    verify(path, spec)
     target = Path(dest or hub_checkpoints()) / spec.filename
     with atomic_path(target) as tmp:
         shutil.copyfile(path, tmp)
+    return target
+
+
+class DownloadFailed(BenchError):
+    pass
+
+
+def source_url(spec: WeightSpec, mirror: str | None = None) -> str:
+    """The published URL, or the same file name under ``mirror`` (a local copy of the release folders)."""
+    return f"{mirror.rstrip('/')}/{spec.filename}" if mirror else spec.url
+
+
+def download(name: str, dest: str | Path | None = None, mirror: str | None = None, progress: bool = True) -> Path:
+    """Fetch weight ``name`` into ``dest`` (default: the hub cache the libraries read), verified, atomically.
+
+    A file already there and verified is kept. The transfer goes to a temporary
+    sibling that is checked (size, full sha256) before it is renamed into place,
+    so a refused, truncated or interrupted download leaves nothing at the target.
+    """
+    import urllib.error
+
+    import torch.hub
+
+    from bench.io import atomic_path
+
+    spec = WEIGHTS[name]
+    target = Path(dest or hub_checkpoints()) / spec.filename
+    if target.is_file() and check_file(target, spec) is None:
+        return target
+    url = source_url(spec, mirror)
+    with atomic_path(target) as tmp:
+        try:
+            torch.hub.download_url_to_file(url, str(tmp), progress=progress)
+        except urllib.error.HTTPError as err:
+            raise DownloadFailed(f"{url}: HTTP {err.code} {err.reason}; nothing was written") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", None) or err
+            raise DownloadFailed(f"{url}: cannot download ({reason}); offline? nothing was written. Fetch it on a "
+                                 f"connected machine and run `bench weights install FILE`") from None
+        problem = check_file(tmp, spec)
+        if problem:
+            raise DownloadFailed(f"{url}: the downloaded file has {problem} (truncated or not the published file); "
+                                 "nothing was written")
     return target

@@ -12,18 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.errors import DataError
+from bench.yamlfile import read_yaml
 
 PARAMS = Path("params.yaml")
 
 
 def read_params(path: Path = PARAMS) -> dict[str, Any]:
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise DataError(path, f"cannot read parameters: {err}") from None
+    return read_yaml(path)
 
 
 def dataset_root(name: str) -> Path:

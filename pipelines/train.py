@@ -51,14 +51,14 @@ def main(model: str, dataset: str) -> None:
 
 
 def export(work: Path, out: Path) -> None:
-    with atomic_path(out) as tmp:
+    with atomic_path(out, kind="a training run") as tmp:
         tmp.mkdir()
         for name in EXPORTED:
             shutil.copy2(work / name, tmp / name)
 
 
 def reference_row(model: str, dataset: str) -> None:
-    with atomic_path(run_dir(model, dataset)) as tmp:
+    with atomic_path(run_dir(model, dataset), kind="a training run") as tmp:
         tmp.mkdir()
         atomic_write_json(tmp / META, {"model": model, "trained": False,
                                        "reason": "reference row: nothing to train", "provenance": provenance()})

@@ -28,3 +28,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+
+@pytest.fixture
+def trust_weights(monkeypatch):
+    """``trust(name, path)`` for this test: see :func:`weights_helpers.trust_weight`."""
+    from weights_helpers import trust_weight
+
+    return lambda name, path: trust_weight(monkeypatch, name, path)

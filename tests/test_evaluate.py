@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bench.cli import app, main
-from bench.data.annotations import write_annotations, write_pairs
+from bench.data.annotations import read_pairs, write_annotations, write_pairs
 from bench.data.keypoints import MISSING
 from bench.errors import BenchError, DataError
 from bench.evaluate import EvalConfig, evaluate, generated_name, scores
@@ -212,12 +212,12 @@ def test_bad_images_are_errors_naming_the_file(tmp_path, dataset, l1_metric):
     assert not (tmp_path / "out").exists()
 
 
-def test_non_finite_result_and_unknown_metric_write_nothing(tmp_path, dataset, monkeypatch):
+def test_non_finite_value_and_unknown_metric_write_nothing(tmp_path, dataset, monkeypatch):
     generated = write_generated(tmp_path / "gen", dataset, source_side=False)
     METRICS.names()
 
     def nan_metric(inputs, protocol):
-        return MetricResult.from_scores(np.array([0.5, np.nan, 0.5, 0.5]))
+        return MetricResult(value=float("nan"), per_pair=np.full(len(inputs), 0.5))
 
     meta = {"higher_is_better": True, "paper": "-", "version": "1", "per_pair": True}
     monkeypatch.setitem(METRICS._entries, "test-nan", Entry("test-nan", nan_metric, meta))
@@ -226,6 +226,37 @@ def test_non_finite_result_and_unknown_metric_write_nothing(tmp_path, dataset, m
     with pytest.raises(UnknownNameError, match="unknown metric 'sssim'.*Valid names: .*pckh"):
         run(tmp_path, dataset, generated, metrics=("pckh", "sssim"))
     assert not (tmp_path / "out").exists()
+
+
+def test_undefined_and_infinite_pairs_are_left_out_counted_and_named(tmp_path, dataset):
+    """EXCLUSION_RULE: one constant generated image (SSIM 0/0) and one exact copy of its target (PSNR +inf)
+    do not abort the run; each metric's mean is over the other pairs (hand computation: np.mean of the
+    finite per-pair scores), the record counts and names them, the CSV leaves their cells empty, and
+    `bench compare` accepts the result."""
+    from bench.compare import ModelResult, compare, read_record
+
+    pairs = read_pairs(dataset / "pairs-test.csv")
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    for i, (a, b) in enumerate(pairs):
+        target = read(dataset / "test" / b)
+        image = np.full_like(target, 128) if i == 0 else target if i == 1 else np.clip(target.astype(int) + 9, 0, 255)
+        Image.fromarray(image.astype(np.uint8)).save(folder / generated_name(a, b))
+    ev, out = run(tmp_path, dataset, folder, metrics=("ssim", "psnr"))
+    ssim, psnr = ev.results["ssim"], ev.results["psnr"]
+    assert np.isnan(ssim.per_pair[0]) and np.isinf(psnr.per_pair[1])
+    assert ssim.value == pytest.approx(np.mean(ssim.per_pair[1:]), abs=1e-15)
+    assert psnr.value == pytest.approx(np.mean(np.delete(psnr.per_pair, 1)), abs=1e-12)
+    for name, index, authors in (("ssim", 0, "nan"), ("psnr", 1, "inf")):
+        excluded = ev.record["metrics"][name]["details"]["excluded_pairs"]
+        assert excluded["count"] == 1 and excluded["authors_script_value"] == authors
+        assert excluded["pairs"][0].startswith(f"{pairs[index][0]} -> {pairs[index][1]}")
+    rows = (out.parent / ev.record["per_pair_csv"]).read_text().splitlines()
+    assert rows[1].split(",")[2] == "" and rows[2].split(",")[3] == ""
+    base = ModelResult("a", out, read_record(out))
+    comparison = compare([base, ModelResult("b", out, read_record(out))], n_boot=50)
+    ssim_row = next(r for r in comparison.metrics if r.name == "ssim")
+    assert ssim_row.differences[0].interval.mean == 0.0
 
 
 def test_default_metric_list_is_every_registered_metric(tmp_path, dataset, l1_metric):

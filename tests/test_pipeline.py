@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.data.synth import synthesize
+from bench.io import OUTPUT_MARKER
 from bench.models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def test_one_cell_runs_from_prepare_to_report(project):
     report.main()
 
     assert sorted(p.name for p in Path("runs/pg2/synth-market").iterdir()) == [
-        "config.yaml", "meta.json", "model.pt", "train_log.csv"]  # the optimiser state stays in checkpoints/
+        OUTPUT_MARKER, "config.yaml", "meta.json", "model.pt", "train_log.csv"]  # the optimiser state stays in checkpoints/
     assert Path("checkpoints/pg2/synth-market/checkpoint.pt").exists()
     log = Path("runs/pg2/synth-market/train_log.csv").read_text()
     train.main("pg2", "synth-market")  # a re-run resumes the finished run: nothing is trained again

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from bench.errors import BenchError
+from bench.errors import BenchError, DataError
 
 
 def train(
@@ -81,6 +81,8 @@ def train(
             train_set, listing = tuple_dataset(layout, "train", config.sources, model_name, flip=config.flip)
         else:
             train_set, listing = PairDataset(layout, "train", flip=config.flip), layout.pairs("train")
+        if len(train_set) == 0:
+            raise DataError(listing, "holds no training pairs (header only?): nothing to train on")
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
         extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
                  "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-weights_app = typer.Typer(help="Pretrained weights for IS/FID, LPIPS and perceptual losses (never downloaded).",
+weights_app = typer.Typer(help="Pretrained weights for IS/FID, LPIPS and perceptual losses: status, download, install.",
                           no_args_is_help=True)
 
 _WEIGHTS_DIR_HELP = "extra folder to look in first (also $BENCH_WEIGHTS_DIR)"
@@ -33,7 +33,7 @@ def status_cmd(
         table.add_column(column, overflow="fold")
     for row in rows:
         where = str(row.path) if row.path else "\n".join(str(d) for d in row.searched)
-        state = "[green]present[/]" if row.path else "[red]missing[/]"
+        state = "[red]missing[/]" if not row.path else f"[red]refused: {row.problem}[/]" if row.problem else "[green]present[/]"
         table.add_row(row.spec.name, row.spec.used_by, state, where, row.spec.url)
     Console().print(table)  # width: the terminal's, or $COLUMNS
 
@@ -48,6 +48,28 @@ def install_cmd(
 
     for path in files:
         typer.echo(str(install(path, to)))
+
+
+@weights_app.command("download")
+def download_cmd(
+    names: Optional[list[str]] = typer.Argument(None, help="weights to fetch (see `bench weights status`)"),
+    all_: bool = typer.Option(False, "--all", help="every weight the project uses"),
+    to: Optional[Path] = typer.Option(None, "--to", help="destination folder (default: the torch hub cache)"),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="base URL of a copy of the files (default: the published URLs)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Download weights on a connected machine, check size and sha256, and put them where the libraries look."""
+    from bench.errors import BenchError
+    from bench.weights import WEIGHTS, download
+
+    chosen = list(WEIGHTS) if all_ else list(names or [])
+    if not chosen:
+        raise BenchError("name the weights to download, or pass --all; known: " + ", ".join(WEIGHTS))
+    unknown = [n for n in chosen if n not in WEIGHTS]
+    if unknown:
+        raise BenchError(f"unknown weights {', '.join(unknown)}; known: {', '.join(WEIGHTS)}")
+    for name in chosen:
+        typer.echo(str(download(name, to, mirror=mirror, progress=not quiet)))
 
 
 def register(app: typer.Typer) -> None:

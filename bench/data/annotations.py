@@ -25,6 +25,24 @@ PAIRS_HEADER = "from,to"
 Annotations = dict[str, np.ndarray]
 
 
+def read_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file; a byte-order mark or bytes that are not UTF-8 are errors naming the line."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise DataError(path, f"is a folder, not a {what}") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read {what}: {err.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise DataError(path, "starts with a UTF-8 byte-order mark (BOM), which the original readers do not expect; "
+                              "save the file as UTF-8 without BOM", 1)
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(path, f"byte {data[err.start]:#04x} is not UTF-8 text; the file must be UTF-8", line) from None
+
+
 def _parse_coords(text: str, path: Path, line: int, field: str) -> list[int]:
     try:
         values = json.loads(text)
@@ -62,10 +80,7 @@ def read_annotations(path: str | Path, image_size: tuple[int, int] | None = None
     Errors name the file and the 1-based line.
     """
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise DataError(path, f"cannot read annotation file: {err.strerror}") from None
+    lines = read_lines(path, "annotation file")
     if not lines or lines[0].strip() != ANNOTATION_HEADER:
         raise DataError(path, f"first line must be the header {ANNOTATION_HEADER!r}", 1)
     out: Annotations = {}
@@ -104,25 +119,28 @@ def write_annotations(path: str | Path, annotations: Mapping[str, np.ndarray]) -
 
 
 def read_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """Read a pairs CSV (``from,to``); extra columns are ignored as the loaders do."""
+    """Read a pairs CSV (``from,to``); extra columns are ignored as the loaders do.
+
+    A pair listed twice is an error: it would be trained on, or scored, twice.
+    """
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise DataError(path, f"cannot read pairs file: {err.strerror}") from None
+    lines = read_lines(path, "pairs file")
     header = [h.strip() for h in lines[0].split(",")] if lines else []
     if "from" not in header or "to" not in header:
         raise DataError(path, f"header must contain the columns 'from' and 'to', got {lines[0] if lines else ''!r}", 1)
     i_from, i_to = header.index("from"), header.index("to")
-    pairs = []
+    seen: dict[tuple[str, str], int] = {}
     for number, row in enumerate(lines[1:], start=2):
         if not row.strip():
             continue
         fields = row.split(",")
         if len(fields) != len(header):
             raise DataError(path, f"expected {len(header)} comma-separated fields, got {len(fields)}", number)
-        pairs.append((fields[i_from].strip(), fields[i_to].strip()))
-    return pairs
+        pair = (fields[i_from].strip(), fields[i_to].strip())
+        if pair in seen:
+            raise DataError(path, f"pair {pair[0]} -> {pair[1]} is listed twice (first on line {seen[pair]})", number)
+        seen[pair] = number
+    return list(seen)
 
 
 def format_pairs(pairs: Iterable[tuple[str, str]]) -> str:

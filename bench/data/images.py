@@ -25,7 +25,7 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
     try:
         with Image.open(path) as image:
             image.load()  # decode everything now, so truncation raises here
-            rgb = image.convert("RGB")
+            rgb = _to_rgb(image, path)
     except FileNotFoundError:
         raise DataError(path, "image file not found") from None
     except (IsADirectoryError, PermissionError) as err:
@@ -39,6 +39,19 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
         h, w = array.shape[:2]
         raise DataError(path, f"wrong image size: expected {size[0]}x{size[1]} (HxW), got {h}x{w}")
     return array
+
+
+def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB. 16-bit grey keeps its high byte, as Pillow itself reads 16-bit RGB PNGs (``v >> 8``,
+    exact for 8-bit data stored as ``v * 257``); Pillow's own ``convert`` would clip it to white."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = np.asarray(image).astype(np.int64)
+        if grey.min(initial=0) < 0 or grey.max(initial=0) > 65535:
+            raise DataError(path, f"{image.mode} image with values outside 0..65535; expected an 8- or 16-bit image")
+        return Image.fromarray((grey >> 8).astype(np.uint8)).convert("RGB")
+    if image.mode == "F":
+        raise DataError(path, "floating-point image; the metrics score 8-bit RGB (save it as 8-bit PNG or JPEG)")
+    return image.convert("RGB")
 
 
 def save_image(path: str | Path, array: np.ndarray, **options: Any) -> None:

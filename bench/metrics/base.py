@@ -47,6 +47,16 @@ class MetricResult:
         return cls(value=None, reason=reason, details=details)
 
     @classmethod
-    def from_scores(cls, scores: np.ndarray, **details: Any) -> "MetricResult":
+    def from_scores(cls, scores: np.ndarray, undefined: str = "no pair has a finite score", **details: Any) -> "MetricResult":
+        """The mean over the pairs with a finite score (:data:`EXCLUSION_RULE`); ``undefined`` says why none has one."""
         scores = np.asarray(scores, dtype=np.float64)
-        return cls(value=float(scores.mean()), per_pair=scores, details=details)
+        finite = np.isfinite(scores)
+        if not finite.any():
+            return cls(value=None, per_pair=scores, reason=undefined, details=details)
+        return cls(value=float(scores[finite].mean()), per_pair=scores, details=details)
+
+
+# One convention for every per-pair metric, counted in the record (``bench.evaluate.exclusions``):
+EXCLUSION_RULE = ("pairs whose score is undefined or infinite (SSIM of a constant generated image: 0/0; "
+                  "PSNR of an image equal to its target: +inf) are left out of the mean and counted; "
+                  "the authors' np.mean would give nan / inf for the whole set")

@@ -83,7 +83,8 @@ def wrapped_psnr_scores(generated: np.ndarray, targets: np.ndarray, chunk: int =
 
 
 def _result(scores: np.ndarray, **details) -> MetricResult:
-    return MetricResult.from_scores(scores, identical=int(np.isposinf(scores).sum()), **details)
+    return MetricResult.from_scores(scores, undefined="every generated image equals its target (PSNR +inf)",
+                                    identical=int(np.isposinf(scores).sum()), **details)
 
 
 @METRICS.register("psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1); GFLA / PG2 compare_psnr",

@@ -523,11 +523,8 @@ def _progress(inputs: EvalInputs) -> bool:
 
 
 def _result(scores: np.ndarray, **details) -> MetricResult:
-    defined = ~np.isnan(scores)
-    if not defined.any():
-        return MetricResult(value=None, per_pair=scores, reason="every generated image is constant (SSIM undefined)", details=details)
-    details["constant_generated"] = int((~defined).sum())  # SSIM 0/0: left out of the mean
-    return MetricResult(value=float(scores[defined].mean()), per_pair=scores, details=details)
+    details["constant_generated"] = int(np.isnan(scores).sum())  # SSIM 0/0: left out of the mean (EXCLUSION_RULE)
+    return MetricResult.from_scores(scores, undefined="every generated image is constant (SSIM undefined)", **details)
 
 
 _SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "

@@ -9,6 +9,9 @@ from bench.registry import MODELS
 
 def create_model(name: str, dataset: str = "market", **config: Any) -> PoseTransferModel:
     """Build the registered generator ``name`` for a dataset kind ("market" or "deepfashion")."""
+    from bench.models.options import check_model_options
+
+    check_model_options(config)  # the constructors check their own option names
     return MODELS.get(name).constructor(dataset=dataset, **config)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ import yaml
 from bench.errors import BenchError, DataError
 
 DATASET_KINDS = ("market", "deepfashion")
+
+
+DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?")  # every --device / device: value
 
 
 @dataclass
@@ -83,6 +87,10 @@ class TrainConfig:
         check(self.sources >= 0, f"sources must be >= 0 (0: pairs), got {self.sources}")
         check(self.threads >= 0, "threads must be >= 0")
         check(len(self.betas) == 2, f"betas must have two values, got {self.betas}")
+        check(DEVICE_NAMES.fullmatch(self.device) is not None, f"device {self.device!r}: expected auto, cpu, cuda or cuda:N")
+        from bench.models.options import check_model_options
+
+        check_model_options(self.model)
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of the base learning rate at 0-based iteration ``step``."""
@@ -104,6 +112,7 @@ class TrainConfig:
 
 
 _TYPES = typing.get_type_hints(TrainConfig)
+
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
@@ -149,14 +158,12 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
+    from bench.yamlfile import read_yaml
+
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "params file not found")
-    try:
-        params = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise DataError(path, f"not valid YAML: {err}", line=mark.line + 1 if mark else None) from None
+    params = read_yaml(path)
     if not isinstance(params, dict) or not isinstance(params.get("profiles"), dict):
         raise DataError(path, "expected a top-level 'profiles' mapping")
     return params

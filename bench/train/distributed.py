@@ -18,6 +18,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from bench.errors import BenchError
+from bench.train.config import DEVICE_NAMES
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -35,14 +38,24 @@ class DistInfo:
         return self.rank == 0
 
 
+def check_device_name(name: str) -> None:
+    if not DEVICE_NAMES.fullmatch(name):
+        raise BenchError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """The torch device for ``name``; a CUDA device this machine does not have is a clear error."""
+    check_device_name(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = f"cuda:{local_rank}"
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchError(f"device {name!r} requested but CUDA is not available on this machine (use cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BenchError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

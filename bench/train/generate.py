@@ -135,7 +135,7 @@ def generate(
     model = model.to(device).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
     count = 0
-    with atomic_path(out) as tmp:
+    with atomic_path(out, kind="generated images") as tmp:
         tmp.mkdir()
         with torch.no_grad():
             for batch in tqdm(loader, desc="generate", unit="batch", disable=not progress):

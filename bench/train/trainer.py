@@ -232,8 +232,13 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_same_model(state.get("spec") or {})
         self._check_same_config(state["config"])
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+            raise BenchError(f"cannot resume: the checkpoint's weights do not fit this model ({first})") from None
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
@@ -251,6 +256,13 @@ class Trainer:
             print(f"warning: checkpoint from {state['world_size']} ranks resumed on {self.dist.world_size}; "
                   "RNG streams and image pools are reseeded, so the run is not bit-identical", file=sys.stderr)
             seed_everything(self.config.seed + self.dist.rank + 7919 * self.step)
+
+    def _check_same_model(self, saved: dict[str, Any]) -> None:
+        """Resuming another model (another variant, dataset or option set) is refused by name, before any weights."""
+        for key, what in (("model", "model"), ("dataset", "dataset"), ("model_options", "model options")):
+            if key in saved and key in self.spec and saved[key] != self.spec[key]:
+                raise BenchError(f"cannot resume: the checkpoint holds a run of {what} {saved[key]!r}, "
+                                 f"not {self.spec[key]!r}; choose another --out or drop --resume")
 
     def _check_same_config(self, saved: dict[str, Any]) -> None:
         """A resumed run must train the same way; only its length and bookkeeping may change."""
@@ -310,6 +322,10 @@ class Trainer:
                     self.save(checkpoint, self.sampler.advance(start_sampler, consumed))
                     if self.dist.is_main:
                         self._write_meta("running")
+        except BaseException as err:  # a bad image, Ctrl-C: the run's meta must not keep saying "running"
+            if self.run_dir is not None and self.dist.is_main:
+                self._write_meta("failed", error=f"{type(err).__name__}: {err}"[:500])
+            raise
         finally:
             bar.close()
         if self.run_dir is not None and self.dist.is_main:
@@ -383,8 +399,8 @@ class Trainer:
         kept = lines[:1] + [line for line in lines[1:] if int(line.split(",")[0]) <= self.step]
         atomic_write_text(path, "\n".join(kept) + "\n")
 
-    def _write_meta(self, status: str) -> None:
-        atomic_write_json(self.run_dir / META, self.metadata(status))
+    def _write_meta(self, status: str, **extra: Any) -> None:
+        atomic_write_json(self.run_dir / META, {**self.metadata(status), **extra})
 
     def metadata(self, status: str) -> dict[str, Any]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

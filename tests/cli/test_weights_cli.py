@@ -1,7 +1,7 @@
 """`bench weights status|install` and the lookup behind them (bench.weights)."""
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 
 import pytest
@@ -40,10 +40,11 @@ def test_status_json_lists_every_weight(tmp_path, empty_hub):
     assert missing["url"].endswith(INCEPTION)
 
 
-def test_status_table_says_present_missing_and_where(tmp_path, empty_hub, monkeypatch):
+def test_status_table_says_present_missing_and_where(tmp_path, empty_hub, monkeypatch, trust_weights):
     env_dir = tmp_path / "env"
     env_dir.mkdir()
     (env_dir / INCEPTION).write_bytes(b"x")
+    trust_weights("inception-fidelity", env_dir / INCEPTION)
     monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(env_dir))
     monkeypatch.setenv("COLUMNS", "500")  # one line per weight
     result = runner.invoke(app, ["weights", "status"])
@@ -57,10 +58,11 @@ def test_status_table_says_present_missing_and_where(tmp_path, empty_hub, monkey
     assert continued[3] == str(empty_hub)
 
 
-def test_install_copies_into_the_hub_cache_under_its_name(tmp_path, empty_hub):
+def test_install_copies_into_the_hub_cache_under_its_name(tmp_path, empty_hub, trust_weights):
     src = tmp_path / "dl" / INCEPTION
     src.parent.mkdir()
     src.write_bytes(b"inception bytes")
+    trust_weights("inception-fidelity", src)
     result = runner.invoke(app, ["weights", "install", str(src)])
     assert result.exit_code == 0, result.output
     assert (empty_hub / INCEPTION).read_bytes() == b"inception bytes"
@@ -76,13 +78,25 @@ def test_install_refuses_unknown_names(tmp_path, empty_hub):
     assert INCEPTION in str(result.exception) and not empty_hub.exists()
 
 
-def test_install_checks_the_torchvision_hash_prefix(tmp_path, empty_hub):
+def test_install_checks_size_and_full_sha256(tmp_path, empty_hub, monkeypatch):
     src = tmp_path / ALEXNET
     src.write_bytes(b"not alexnet")
-    assert not hashlib.sha256(b"not alexnet").hexdigest().startswith("7be5be79")
-    with pytest.raises(BenchError, match="sha256"):
+    with pytest.raises(BenchError, match="11 bytes, not the published 244,408,911"):
+        weights.install(src)
+    # the right size is not enough: same length, other bytes
+    spec = weights.WEIGHTS["alexnet"]
+    monkeypatch.setitem(weights.WEIGHTS, "alexnet", dataclasses.replace(spec, size=11))
+    with pytest.raises(BenchError, match=r"sha256 [0-9a-f]{16}\.\.\., not the published 7be5be791159472b"):
         weights.install(src)
     assert not (empty_hub / ALEXNET).exists()
+
+
+def test_published_digests_start_with_the_prefix_in_their_file_names():
+    """The libraries name their files after the sha256 prefix (torchvision, torch-fidelity): an independent
+    check of each full digest in the table."""
+    for spec in weights.WEIGHTS.values():
+        prefix = spec.filename.rsplit("-", 1)[1].split(".")[0]
+        assert len(spec.sha256) == 64 and spec.sha256.startswith(prefix), spec.name
 
 
 def test_require_names_the_file_and_every_folder(tmp_path, empty_hub):

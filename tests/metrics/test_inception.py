@@ -231,10 +231,11 @@ def test_missing_inception_weights_make_the_metric_unavailable(tmp_path, empty_h
     assert str(empty_hub / "checkpoints") in result.reason
 
 
-def test_local_inception_weights_are_handed_to_torch_fidelity(tmp_path, empty_hub, monkeypatch):
+def test_local_inception_weights_are_handed_to_torch_fidelity(tmp_path, empty_hub, monkeypatch, trust_weights):
     weights_dir = tmp_path / "w"
     weights_dir.mkdir()
     (weights_dir / "weights-inception-2015-12-05-6726825d.pth").write_bytes(b"")
+    trust_weights("inception-fidelity", weights_dir / "weights-inception-2015-12-05-6726825d.pth")
     seen = {}
 
     def fake_create(name, layers, cuda, **kwargs):
@@ -257,7 +258,7 @@ def test_registered_with_metadata():
     assert not any(METRICS.get(n).per_pair for n in ("is", "mask-is", "fid"))
 
 
-def test_real_inception_runs_from_a_local_file_without_download(tmp_path, empty_hub, monkeypatch):
+def test_real_inception_runs_from_a_local_file_without_download(tmp_path, empty_hub, monkeypatch, trust_weights):
     """The real torch-fidelity Inception, with random weights saved under the real name (wiring only)."""
     import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 
@@ -268,6 +269,7 @@ def test_real_inception_runs_from_a_local_file_without_download(tmp_path, empty_
     weights_dir = tmp_path / "w"
     weights_dir.mkdir()
     torch.save(net.state_dict(), weights_dir / "weights-inception-2015-12-05-6726825d.pth")
+    trust_weights("inception-fidelity", weights_dir / "weights-inception-2015-12-05-6726825d.pth")
     monkeypatch.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("would download"))
 
     inputs = make_inputs(tmp_path, n=12, weights_dir=str(weights_dir))

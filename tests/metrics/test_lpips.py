@@ -101,11 +101,12 @@ def test_network_loads_the_local_alexnet_file(tmp_path, network):
     torch.testing.assert_close(net.lin0.model[1].weight, network.lin0.model[1].weight)  # shipped v0.1 layers
 
 
-def test_metric_uses_weights_dir(tmp_path, inputs, empty_hub):
+def test_metric_uses_weights_dir(tmp_path, inputs, empty_hub, trust_weights):
     torch.manual_seed(2)
     path = tmp_path / "w" / ALEXNET
     path.parent.mkdir()
     torch.save({f"features.{k}": v for k, v in tv.models.alexnet().features.state_dict().items()}, path)
+    trust_weights("alexnet", path)
     inputs.extra["weights_dir"] = str(path.parent)
     result = lpips_metrics.lpips_metric(inputs, PROTOCOL)
     expected = one_by_one(lpips_metrics.build_network(path), inputs.generated, inputs.targets)

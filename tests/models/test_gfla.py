@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pair_gan_helpers
+from weights_helpers import trust_weight
 from baselines import gfla
 from baselines.gfla import GFLAFlowGenerator, GFLAGenerator, ResDiscriminator, flow_padding, run_flow_net
 from bench.errors import BenchError, DataError
@@ -225,7 +226,9 @@ def vgg_dir(tmp_path_factory):
         index += 1
     folder = tmp_path_factory.mktemp("weights")
     torch.save(state, folder / "vgg19-dcbb9e9d.pth")
-    return str(folder)
+    with pytest.MonkeyPatch.context() as patch:  # the random VGG19 stands in for the published file in this module
+        trust_weight(patch, "vgg19", folder / "vgg19-dcbb9e9d.pth")
+        yield str(folder)
 
 
 def test_missing_vgg_weights_stop_a_vgg_run(tmp_path, monkeypatch):

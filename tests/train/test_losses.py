@@ -140,8 +140,9 @@ def test_vgg_features_load_the_file_and_normalise(vgg_file):
     assert torch.allclose(VGG19Features(("relu1_2",), weights_path=path, normalize="none")(x)["relu1_2"], raw, atol=1e-5)
 
 
-def test_vgg_found_through_weights_dir(vgg_file):
+def test_vgg_found_through_weights_dir(vgg_file, trust_weights):
     path, _ = vgg_file
+    trust_weights("vgg19", path)
     assert VGG19Features(("relu1_1",), weights_dir=path.parent).weights_path == path
 
 

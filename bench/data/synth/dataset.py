@@ -302,7 +302,7 @@ def synthesize(name: str, out: str | Path, seed: int = 0, identities_train: int 
         shots = plan_fashion(spec, seed)
     annotations: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}}
     total_bytes = 0
-    with atomic_path(out) as tmp:
+    with atomic_path(out, kind="a synthetic dataset") as tmp:
         for split in annotations:
             (tmp / split).mkdir(parents=True)
         for shot in tqdm(shots, desc=name, unit="img", file=sys.stderr, disable=not progress):
