@@ -86,7 +86,16 @@ def train(
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
         extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
                  "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}
-        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra)
+        validation = None
+        if config.val_every:
+            from bench.train.validation import Validation
+
+            n = max(config.sources, 1)  # a pair-trained model is validated on the first source of each tuple
+            val_set, val_listing = tuple_dataset(layout, "validation", n, model_name)
+            validation = Validation(val_set, layout, config.val_metric, config.val_protocol, config.val_items,
+                                    held_out=bool(config.sources), listing=str(val_listing))
+        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra,
+                          validation=validation)
         return trainer.fit(resume=resume)
     finally:
         shutdown()
@@ -166,13 +175,19 @@ def register(app: typer.Typer) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the profile's)"),
         weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with vgg19-dcbb9e9d.pth"),
         sources: Optional[int] = typer.Option(None, "--sources", help="K >= 1: train on K-source tuples (msource-train-k*.csv); 0: pairs"),
+        val_every: Optional[int] = typer.Option(None, "--val-every", help="score the validation split every N iterations; keep the best as best.pt (0: off)"),
+        val_metric: Optional[str] = typer.Option(None, "--val-metric", help="per-pair metric that picks best.pt (default ssim, as Horiuchi et al.)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
         from bench.train.config import parse_overrides
 
+        overrides = parse_overrides(set_ or [])
+        for key, value in (("val_every", val_every), ("val_metric", val_metric)):
+            if value is not None:
+                overrides[key] = value
         train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,
-              iterations=iterations, overrides=parse_overrides(set_ or []), device=device, weights_dir=weights_dir,
+              iterations=iterations, overrides=overrides, device=device, weights_dir=weights_dir,
               progress=not quiet and sys.stderr.isatty(), sources=sources)
 
     @app.command("generate")

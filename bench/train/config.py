@@ -59,6 +59,13 @@ class TrainConfig:
     # Options of the generator's own config (loss weights, gan_mode, pool_size,
     # perceptual on/off, width multiplier, ...): passed to ``create_model``.
     model: dict[str, Any] = field(default_factory=dict)
+    # Validation (bench.train.validation): every ``val_every`` iterations (0: never) score the
+    # first ``val_items`` (0: all) validation tuples with the per-pair metric ``val_metric``
+    # under protocol ``val_protocol``; the best weights go to best.pt (Horiuchi et al.: best SSIM).
+    val_every: int = 0
+    val_metric: str = "ssim"
+    val_protocol: str = "paper"
+    val_items: int = 0
     # Bookkeeping.
     seed: int = 0
     log_every: int = 50
@@ -86,6 +93,7 @@ class TrainConfig:
         check(self.num_workers >= 0, "num_workers must be >= 0")
         check(self.sources >= 0, f"sources must be >= 0 (0: pairs), got {self.sources}")
         check(self.threads >= 0, "threads must be >= 0")
+        check(self.val_every >= 0 and self.val_items >= 0, "val_every and val_items must be >= 0")
         check(len(self.betas) == 2, f"betas must have two values, got {self.betas}")
         check(DEVICE_NAMES.fullmatch(self.device) is not None, f"device {self.device!r}: expected auto, cpu, cuda or cuda:N")
         from bench.models.options import check_model_options

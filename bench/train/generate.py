@@ -34,6 +34,7 @@ from bench.io import atomic_path, atomic_write_json, device_name, provenance
 from bench.models.base import PoseTransferModel
 from bench.train.checkpoint import load_checkpoint
 from bench.train.trainer import CHECKPOINT, FINAL, to_device
+from bench.train.validation import BEST
 
 MANIFEST = "generation.json"
 CONVERSIONS = {
@@ -57,13 +58,14 @@ def to_uint8(images: torch.Tensor, conversion: str = "round") -> np.ndarray:
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """A run folder (its final ``model.pt``, else the latest ``checkpoint.pt``) or a checkpoint file."""
+    """A run folder or a checkpoint file. A folder gives the checkpoint validation selected
+    (``best.pt``, :mod:`bench.train.validation`), else its final ``model.pt``, else the latest ``checkpoint.pt``."""
     path = Path(path)
     if path.is_dir():
-        for name in (FINAL, CHECKPOINT):
+        for name in (BEST, FINAL, CHECKPOINT):
             if (path / name).is_file():
                 return path / name
-        raise DataError(path, f"no {FINAL} or {CHECKPOINT} in this run folder")
+        raise DataError(path, f"no {BEST}, {FINAL} or {CHECKPOINT} in this run folder")
     return path
 
 
