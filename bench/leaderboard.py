@@ -36,6 +36,7 @@ from bench.setting import Setting
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
 NA, NOT_REPORTED = "n/a", "–"
+UNSPECIFIED = "unspecified"  # results/published.csv: the paper does not say on which dataset (Lakhal's timings)
 UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
 
 # Directions of quantities that are not registered metrics (or not yet): the registry wins.
@@ -482,7 +483,9 @@ def _measured(ours: pd.DataFrame, model_key: str, dataset: str, setting: str, me
               protocol: str | None) -> float | None:
     if not model_key:
         return None
-    hit = ours[(ours["model"] == model_key) & (ours["dataset"] == dataset) & (ours["metric"] == metric)]
+    hit = ours[(ours["model"] == model_key) & (ours["metric"] == metric)]
+    if dataset != UNSPECIFIED:  # a published number whose dataset the paper does not say matches any one
+        hit = hit[hit["dataset"] == dataset]
     if protocol is not None and "protocol" in hit:
         hit = hit[hit["protocol"] == protocol]
     own = hit["setting"].fillna("") if "setting" in hit else pd.Series("", index=hit.index)
