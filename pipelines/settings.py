@@ -69,8 +69,10 @@ def planned(params: dict, dataset: str) -> list[tuple[str, Setting, str]]:
     return cells
 
 
-def main(dataset: str) -> None:
+def main(dataset: str, estimator: str | None = None) -> None:
+    """``estimator`` defaults to the dataset's trained heatmap estimator (runs/pose/<dataset>.pt), as `evaluate`."""
     params = read_params()
+    estimator = estimator or f"heatmap:{Path('runs/pose') / f'{dataset}.pt'}"
     for model, setting, protocol in planned(params, dataset):
         threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
         if threads:
@@ -82,7 +84,7 @@ def main(dataset: str) -> None:
                  pairs_dir=pairs_dir(dataset), progress=False, sources=setting.sources, stage=setting.stage)
         evaluate(EvalConfig(generated_dir=images, dataset=dataset_root(dataset), out=record_file(dataset, model, setting),
                             pairs_dir=pairs_dir(dataset), protocol=protocol,
-                            estimator=f"heatmap:{Path('runs/pose') / f'{dataset}.pt'}", model=model, progress=False,
+                            estimator=estimator, model=model, progress=False,
                             sources=setting.sources, stage=setting.stage))
 
 
