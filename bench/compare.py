@@ -33,6 +33,7 @@ from features/keypoints the record does not keep, so they are shown without one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import json
 from dataclasses import dataclass, field
@@ -253,7 +254,12 @@ def read_per_pair(path: Path) -> tuple[list[Pair], dict[str, np.ndarray]]:
 def load_scores(result: ModelResult) -> None:
     name = result.record.get("per_pair_csv")
     if name and result.pairs is None:
-        result.pairs, result.scores = read_per_pair(result.path.parent / name)
+        path = result.path.parent / name
+        expected = (result.record.get("outputs_sha256") or {}).get(name)
+        if expected and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise DataError(path, f"is not the per-pair file {result.path.name} was written with (sha256 differs): "
+                                  "re-run `bench evaluate` for this record")
+        result.pairs, result.scores = read_per_pair(path)
 
 
 def align(base: ModelResult, other: ModelResult) -> np.ndarray:

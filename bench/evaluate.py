@@ -377,7 +377,7 @@ def output_digests(out: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (per_pair_path(out), scores_path(out)) if p.exists()}
 
 
-def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> None:
+def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> dict[str, Any]:
     """The per-pair CSV and the scores first, then the record listing their digests: a record on disk
     means the others are complete, and `bench compare` checks they are the ones it was written with."""
     stale = per_pair_path(out)
@@ -386,7 +386,9 @@ def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results:
     elif stale.exists():
         stale.unlink()  # a CSV from an earlier run would not belong to this record
     atomic_write_json(scores_path(out), scores(results))
-    atomic_write_json(out, {**record, "outputs_sha256": output_digests(out)})
+    record = {**record, "outputs_sha256": output_digests(out)}
+    atomic_write_json(out, record)
+    return record
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -481,5 +483,4 @@ def evaluate(config: EvalConfig) -> Evaluation:
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
     record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None,
                   setting=Setting(sources=config.sources, stage=config.stage).to_dict())
-    write_outputs(config.out, record, pairs, results)
-    return Evaluation(record, results)
+    return Evaluation(write_outputs(config.out, record, pairs, results), results)

@@ -259,6 +259,18 @@ def test_undefined_and_infinite_pairs_are_left_out_counted_and_named(tmp_path, d
     assert ssim_row.differences[0].interval.mean == 0.0
 
 
+def test_compare_refuses_a_per_pair_file_the_record_was_not_written_with(tmp_path, dataset, l1_metric):
+    """The record, written last, lists the digests of its companions: a set mixed from two runs is caught."""
+    from bench.compare import ModelResult, compare, read_record
+
+    ev, out = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=False))
+    csv_path = out.parent / ev.record["per_pair_csv"]
+    assert set(ev.record["outputs_sha256"]) == {csv_path.name, "result.scores.json"}
+    csv_path.write_text(csv_path.read_text().replace(",", ", ", 1))
+    with pytest.raises(DataError, match="is not the per-pair file result.json was written with"):
+        compare([ModelResult("a", out, read_record(out)), ModelResult("b", out, read_record(out))], n_boot=10)
+
+
 def test_default_metric_list_is_every_registered_metric(tmp_path, dataset, l1_metric):
     ev, _ = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=True), metrics=None)
     assert list(ev.record["metrics"]) == METRICS.names()
