@@ -33,7 +33,7 @@ import torch
 
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
-from bench.metrics.ssim import _progress, check_pairs, load_pairs, map_chunks, target_masks
+from bench.metrics.ssim import _progress, check_pairs, map_chunks, target_masks
 from bench.registry import METRICS
 
 PEAK = 255
@@ -46,12 +46,6 @@ def _psnr(mse: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(10 * np.log10(PEAK**2 / mse.numpy()))
 
 
-def _mean_square(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(P,) float64 mean of the squared differences; exact (integer sums below 2**53)."""
-    diff = x.numpy().reshape(len(x), -1).astype(np.float64) - y.numpy().reshape(len(y), -1)
-    return torch.from_numpy(np.einsum("pi,pi->p", diff, diff) / diff.shape[1])
-
-
 def psnr_scores(
     generated: np.ndarray,
     targets: np.ndarray,
@@ -60,13 +54,16 @@ def psnr_scores(
     threads: int | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """(N,) float64 PSNR per pair, peak 255; ``masks`` (N, H, W) bool blacken the background of both."""
+    """(N,) float64 PSNR per pair, peak 255; ``masks`` (N, H, W) bool blacken the background of both.
+
+    The MSE comes from the compiled kernel (:func:`bench.metrics.pixel_kernel.mean_squared_errors`,
+    integer sums: exact); ``chunk`` and ``progress`` are kept for the callers and have no effect.
+    """
+    from bench.metrics.pixel_kernel import mean_squared_errors
+
     check_pairs(generated, targets, masks)
-
-    def score(rows: slice) -> torch.Tensor:
-        return _psnr(_mean_square(*load_pairs(generated, targets, masks, rows)))
-
-    return map_chunks(score, len(generated), chunk, threads, desc="psnr", progress=progress)
+    mse = mean_squared_errors(generated, targets, masks, threads or torch.get_num_threads())
+    return _psnr(torch.from_numpy(mse)).numpy()
 
 
 def wrapped_psnr_scores(generated: np.ndarray, targets: np.ndarray, chunk: int = DEFAULT_CHUNK, threads: int | None = None) -> np.ndarray:

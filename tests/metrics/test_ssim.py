@@ -127,10 +127,10 @@ def test_checked_precision_recomputes_what_float32_gets_wrong(scene_pairs):
     exact = ssim_scores(generated, targets, "legacy-13", precision="float64")
     assert np.abs(ssim_scores(generated, targets, "legacy-13", precision="float32") - exact).max() > 1e-5
     counts = {}
-    checked = ssim_scores(generated, targets, "legacy-13", details=counts)
+    checked = ssim_scores(generated, targets, "legacy-13", precision="checked", details=counts)
     assert 0 < counts["float64_pairs"] < len(generated)  # the white-against-black and identical pairs stay float32
     np.testing.assert_allclose(checked, exact, rtol=0, atol=1e-6)
-    assert ssim_scores(generated, targets, "legacy-13", tolerance=0.0, details=counts) == pytest.approx(exact, abs=1e-12)
+    assert ssim_scores(generated, targets, "legacy-13", precision="checked", tolerance=0.0, details=counts) == pytest.approx(exact, abs=1e-12)
     assert counts["float64_pairs"] == len(generated)
 
 
