@@ -98,7 +98,8 @@ def _figures(metrics_dir: Path, ours: pd.DataFrame, out: Path, generated, roots,
     from bench.figures import bar_charts, qualitative_figure, save_figure
 
     written = []
-    for (kind, protocol), _ in ours.groupby(["dataset", "protocol"]):
+    default = ours[ours["setting"].fillna("") == ""] if "setting" in ours else ours  # bars: one per model
+    for (kind, protocol), _ in default.groupby(["dataset", "protocol"]):
         written += bar_charts(metrics_dir, kind, out / f"bars-{kind}-{protocol}", protocol=protocol)
     for name, models in generated.items():
         if name in roots and models:
