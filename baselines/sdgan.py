@@ -42,8 +42,9 @@ How it is built here (the paper gives no layer sizes, no loss weights and one fi
   D_i: BCE real + fake (eq. 6).
 * training (``params.yaml`` profile ``paper``): batch 4, Adam with Def-GAN's betas, 20k
   iterations ("20 iterations" following Def-GAN, whose loop counts 1000-iteration
-  epochs), lr 1e-4: the stated "0.01 to 0.0001, x0.1 every 100 iterations" reaches 1e-4
-  at iteration 200; the trainer has no step schedule, so those first 200 are not replayed.
+  epochs), the stated "0.01 to 0.0001, x0.1 every 100 iterations" as the trainer's step
+  schedule (``lr_step_every`` 100, ``lr_step_gamma`` 0.1, floor 0.01 x 1e-2: 1e-4 from
+  iteration 200 on).
 
 The fork LanglandsLin/SDGAN differs and is not followed: it keeps one D for all outputs,
 its two extra heads are parallel ConvTranspose blocks to 3 channels at 32x16 and 64x32

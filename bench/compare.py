@@ -9,7 +9,11 @@ Where results come from. Each model is given as one of
   records evaluated under ``--protocol``, the one for ``--dataset`` is taken: file
   stem ``<dataset>`` (or ``<dataset>-<protocol>``; ``.`` or ``_`` also) or a folder
   of that name, else the record's dataset kind (market, deepfashion). None or
-  several is an error naming what was found;
+  several is an error naming what was found. Only records of the default setting
+  (the test pairs, the final output) match a plain NAME;
+* ``NAME@SETTING`` (``msdefgan@n=3``, ``vdg@stage-1``): the record of that (model,
+  setting), by the record's own ``setting``, under ``<results>/<model>/`` or
+  ``<results>/settings/`` (the pipeline's ``settings`` stages); labelled ``NAME, SETTING``;
 * ``PATH.json``: that record, labelled with the record's ``model``;
 * ``LABEL=PATH.json``: that record under another label (two checkpoints of one model).
 
@@ -42,9 +46,12 @@ from bench.errors import BenchError, DataError
 from bench.io import provenance, record_files
 from bench.leaderboard import Cell, Column, Grid, LABELS, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
 from bench.leaderboard import higher_is_better as registry_direction
+from bench.leaderboard import row_label
+from bench.setting import Setting
 
 Pair = tuple[str, str]
 DEFAULT_RESULTS = Path("results/metrics")
+SETTINGS_FOLDER = "settings"  # results/metrics/settings/<dataset>/<model>/<setting>.json (pipelines/settings.py)
 #: Index-matrix elements per chunk (resamples x pairs): bounds memory to ~100 MB.
 CHUNK_ELEMENTS = 1 << 22
 SET_LEVEL_REASON = "set-level metric (one value for the whole set): no per-pair scores to resample"
@@ -144,16 +151,34 @@ def _matches_dataset(path: Path, base: Path, dataset: str, protocol: str) -> boo
     return path.stem in stems or dataset in path.relative_to(base).parent.parts
 
 
-def find_result(results: Path, model: str, dataset: str, protocol: str) -> Path:
-    """The one record of ``model`` on ``dataset`` under ``protocol`` in ``results/<model>/``."""
-    folder = results / model
+def _setting_records(results: Path, model: str, setting: str) -> dict[Path, dict[str, Any]]:
+    """Records of ``model`` in ``setting`` anywhere under ``results/settings/`` (the pipeline's settings stages)."""
+    folder = results / SETTINGS_FOLDER
     if not folder.is_dir():
-        known = sorted(p.name for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
-        raise DataError(folder, f"no results for model {model!r} (models with results: {', '.join(known) or 'none'}); "
-                        "give a record path instead, e.g. LABEL=path/to/result.json")
+        return {}
     records = {p: read_record(p) for p in record_files(folder)}
+    return {p: r for p, r in records.items() if r["model"] == model and Setting.of_record(r).label() == setting}
+
+
+def find_result(results: Path, model: str, dataset: str, protocol: str, setting: str = "") -> Path:
+    """The one record of ``model`` in ``setting`` on ``dataset`` under ``protocol``.
+
+    The default setting is looked up in ``results/<model>/``; another setting (``n=3``,
+    ``stage-1``) in ``results/<model>/`` and ``results/settings/``, by the records' own setting.
+    """
+    folder = results / model
+    records = {p: read_record(p) for p in record_files(folder)} if folder.is_dir() else {}
+    records = {p: r for p, r in records.items() if Setting.of_record(r).label() == setting}
+    if setting:
+        records.update(_setting_records(results, model, setting))
+    if not records:
+        known = sorted(p.name for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
+        what = f"model {model!r}" + (f" in setting {setting!r}" if setting else "")
+        raise DataError(folder, f"no results for {what} (folders with results: {', '.join(known) or 'none'}); "
+                        "give a record path instead, e.g. LABEL=path/to/result.json")
     found = [p for p, r in records.items() if ModelResult(model, p, r).protocol == protocol]
-    by_name = [p for p in found if _matches_dataset(p, folder, dataset, protocol)]
+    by_name = [p for p in found if _matches_dataset(p, p.parent if setting else folder, dataset, protocol)
+               or (setting and dataset in p.parts)]
     by_kind = [p for p in found if ModelResult(model, p, records[p]).dataset_kind == dataset]
     chosen = by_name or by_kind
     if len(chosen) == 1:
@@ -168,7 +193,18 @@ def find_result(results: Path, model: str, dataset: str, protocol: str) -> Path:
 
 
 def resolve(spec: str, results: Path, dataset: str | None, protocol: str) -> ModelResult:
-    """A model argument (NAME, PATH.json or LABEL=PATH.json) as a loaded record."""
+    """A model argument (NAME, NAME@SETTING, PATH.json or LABEL=PATH.json) as a loaded record.
+
+    ``NAME@SETTING`` (``msdefgan@n=3``, ``vdg@stage-1``) looks up the record of that
+    (model, setting); its label is ``NAME, SETTING`` as in the leaderboard.
+    """
+    name, at, setting = spec.partition("@")
+    if at and not spec.endswith(".json"):
+        Setting.parse(setting)  # a clear error for a setting no record can have
+        if dataset is None:
+            raise BenchError(f"--dataset is needed to look up {spec!r} in {results}")
+        path = find_result(results, name, dataset, protocol, setting)
+        return ModelResult(row_label(name, setting), path, read_record(path))
     label, sep, target = spec.partition("=")
     if not sep:
         label, target = "", spec

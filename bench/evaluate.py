@@ -47,6 +47,7 @@ from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_
 from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
+from bench.setting import Setting
 
 FORMATS = ("single", "patn", "gfla")
 COMPOSITE_PANELS, GENERATED_PANEL = 5, 4
@@ -72,6 +73,7 @@ class EvalConfig:
     model: str | None = None  # label in the record; default: the generated folder's name
     progress: bool = True
     sources: int = 0  # 0: the test pairs; n >= 1: the n-source test tuples
+    stage: int = 0  # 0: the model's final output; s >= 1: images of stage s (bench generate --stage s)
 
 
 def generated_name(source: str, target: str) -> str:
@@ -442,18 +444,20 @@ def scored_pairs(layout: DatasetLayout, sources: int) -> tuple[Path, list[Pair]]
     return path, pair_keys(read_tuples(path, sources), path)
 
 
-def check_generation_sources(generated_dir: Path, sources: int) -> None:
-    """A folder from ``bench generate`` records its number of sources: it must be the one evaluated."""
+def check_generation_setting(generated_dir: Path, sources: int, stage: int = 0) -> None:
+    """A folder from ``bench generate`` records its sources and stage: they must be the ones evaluated."""
     manifest = generated_dir / "generation.json"
     if not manifest.is_file():
         return
     try:
-        recorded = json.loads(manifest.read_text()).get("sources")
+        info = json.loads(manifest.read_text())
+        recorded = {"sources": info.get("sources"), "stage": info.get("stage")}
     except (ValueError, AttributeError):
         return  # not ours to judge: discovery still checks every file
-    if recorded is not None and recorded != sources:
-        raise DataError(manifest, f"images were generated with sources={recorded} but are evaluated with "
-                                  f"--sources {sources}; pass --sources {recorded}")
+    for key, given in (("sources", sources), ("stage", stage)):
+        if recorded[key] is not None and recorded[key] != given:
+            raise DataError(manifest, f"images were generated with {key}={recorded[key]} but are evaluated with "
+                                      f"--{key} {given}; pass --{key} {recorded[key]}")
 
 
 @dataclass
@@ -474,7 +478,7 @@ def evaluate(config: EvalConfig) -> Evaluation:
     protocol = get_protocol(config.protocol)
     layout = DatasetLayout.open(config.dataset, config.pairs_dir)
     if not config.real_data:
-        check_generation_sources(config.generated_dir, config.sources)
+        check_generation_setting(config.generated_dir, config.sources, config.stage)
     pairs_file, all_pairs = scored_pairs(layout, config.sources)
     if not all_pairs:
         raise DataError(pairs_file, "no test pairs")
@@ -497,5 +501,6 @@ def evaluate(config: EvalConfig) -> Evaluation:
     print(f"decoded {len(inputs.targets)} targets: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     results = run_metrics(entries, inputs, protocol, config.real_data)
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)
-    record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None)
+    record.update(sources=config.sources, tuples_file=str(pairs_file.resolve()) if config.sources else None,
+                  setting=Setting(sources=config.sources, stage=config.stage).to_dict())
     return Evaluation(write_outputs(config.out, record, pairs, results), results)

@@ -169,7 +169,10 @@ def qualitative_figure(dataset: Path, generated: dict[str, Path], pairs_dir: Pat
 
 
 def select_results(frame: "pd.DataFrame", dataset: str, protocol: str) -> "pd.DataFrame":
-    """Rows of :func:`bench.leaderboard.load_results` for one dataset (file/folder name, else kind) and protocol."""
+    """Rows of :func:`bench.leaderboard.load_results` for one dataset (file/folder name, else kind) and protocol,
+    in the default setting (one bar per model; results in other settings are in the tables)."""
+    if "setting" in frame:
+        frame = frame[frame["setting"].fillna("") == ""]
     named = frame["file"].map(lambda f: Path(f).stem == dataset or Path(f).parent.name == dataset)
     rows = frame[named] if named.any() else frame[frame["dataset"] == dataset]
     rows = rows[rows["protocol"] == protocol]

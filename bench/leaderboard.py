@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,13 @@ import pandas as pd
 
 from bench.errors import BenchError, DataError
 from bench.io import record_files
-from bench.registry import METRICS, UnknownNameError
+from bench.registry import METRICS, MODELS, UnknownNameError
+from bench.setting import Setting
 
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
 NA, NOT_REPORTED = "n/a", "–"
+UNSPECIFIED = "unspecified"  # results/published.csv: the paper does not say on which dataset (Lakhal's timings)
 UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
 
 # Directions of quantities that are not registered metrics (or not yet): the registry wins.
@@ -77,8 +80,10 @@ def _record_field(record: dict, key: str, path: Path):
 def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     """Every evaluation record (``bench evaluate`` JSON) under ``metrics_dir`` as tidy rows.
 
-    Columns: model, dataset, protocol, metric, value (NaN when unavailable), reason,
-    higher_is_better, source ("ours"), file, dataset_folder (name of the dataset root, if recorded).
+    Columns: model, setting (:meth:`bench.setting.Setting.label`, "" for the default), dataset,
+    protocol, metric, value (NaN when unavailable), reason, higher_is_better, source ("ours"), file,
+    dataset_folder (name of the dataset root, if recorded), synthetic (True when that root was written
+    by ``bench data synth``, None when the root is not recorded or not readable here).
     """
     root = Path(metrics_dir)
     if not root.is_dir():
@@ -94,11 +99,17 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
         metrics = _record_field(record, "metrics", path)
         if not isinstance(metrics, dict):
             raise DataError(path, "'metrics' is not an object of {name: {value, reason, ...}}")
+        try:
+            setting = Setting.of_record(record).label()
+        except (BenchError, TypeError, ValueError) as err:
+            raise DataError(path, f"bad 'setting': {err}") from None
+        root = Path(dataset["root"]) if isinstance(dataset, dict) and dataset.get("root") else None
         for name, m in metrics.items():
             if not isinstance(m, dict) or "value" not in m:
                 raise DataError(path, f"metrics.{name} has no 'value'")
             rows.append({
                 "model": _record_field(record, "model", path),
+                "setting": setting,
                 "dataset": dataset["kind"] if isinstance(dataset, dict) else dataset,
                 "protocol": protocol["name"] if isinstance(protocol, dict) else protocol,
                 "metric": name,
@@ -107,11 +118,26 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
                 "higher_is_better": m.get("higher_is_better"),
                 "source": "ours",
                 "file": str(path),
-                "dataset_folder": Path(dataset["root"]).name if isinstance(dataset, dict) and dataset.get("root") else None,
+                "dataset_folder": root.name if root is not None else None,
+                "synthetic": _synthetic(root),
             })
-    columns = ["model", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source", "file",
-               "dataset_folder"]
+    columns = ["model", "setting", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source",
+               "file", "dataset_folder", "synthetic"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _synthetic(root: Path | None) -> bool | None:
+    """Whether a dataset root is an embedded synthetic dataset (it holds ``bench data synth``'s info file)."""
+    from bench.data.synth.dataset import INFO_FILE
+
+    if root is None or not root.is_dir():
+        return None
+    return (root / INFO_FILE).is_file()
+
+
+def row_label(model: str, setting: str | None) -> str:
+    """A measured row: the model, with its setting when it is not the default (``msdefgan, n=3``)."""
+    return f"{model}, {setting}" if isinstance(setting, str) and setting else model
 
 
 def load_published(path: str | Path) -> pd.DataFrame:
@@ -207,10 +233,12 @@ def _split_sources(df: pd.DataFrame, datasets, metrics) -> tuple[pd.DataFrame, p
     if metrics is not None:
         both = both[both["metric"].isin(metrics)]
     ours, published = both[both["source"] == "ours"], both[both["source"] == "published"]
+    settings = ours["setting"] if "setting" in ours else pd.Series("", index=ours.index)
+    ours = ours.assign(_row=[row_label(m, s) for m, s in zip(ours["model"], settings)])
     if "protocol" in ours and ours["protocol"].nunique() > 1:  # never mix protocols silently
         raise BenchError(f"measured results come from several protocols ({', '.join(sorted(ours['protocol'].unique()))});"
                          " tabulate one protocol at a time")
-    for frame, key, what in ((ours, "model", "measured"), (published, "_label", "published")):
+    for frame, key, what in ((ours, "_row", "measured"), (published, "_label", "published")):
         dupes = frame[frame.duplicated([key, "dataset", "metric"], keep=False)]
         if len(dupes):
             first = dupes.iloc[0]
@@ -229,14 +257,14 @@ def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=No
     if not keys:
         raise BenchError("nothing to tabulate: no values for the requested datasets and metrics")
     columns = [Column(d, LABELS.get(m, m), higher_is_better(m)) for d, m in keys]
-    row_models = _ordered(ours["model"], models)
+    row_models = _ordered(ours["_row"], models)
     pub_rows = list(dict.fromkeys(published["_label"]))
     groups = bool(pub_rows) and bool(row_models)
     rows = [("measured" if groups else "", m) for m in row_models] + [("published" if groups else "", p) for p in pub_rows]
     cells: dict[tuple[int, int], Cell] = {}
     for j, (dataset, metric) in enumerate(keys):
         d = metric_decimals(metric, decimals)
-        here = ours[(ours["dataset"] == dataset) & (ours["metric"] == metric)].set_index("model")["value"]
+        here = ours[(ours["dataset"] == dataset) & (ours["metric"] == metric)].set_index("_row")["value"]
         values = [float(here[m]) if m in here.index and not pd.isna(here[m]) else None for m in row_models]
         for i, (v, r) in enumerate(zip(values, ranks(rankable(values, row_models), d, columns[j].higher))):
             cells[i, j] = Cell(NA if v is None else fmt(v, d), r)
@@ -353,12 +381,49 @@ def _varies(values) -> bool:
     return len(set(values)) > 1
 
 
-def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: str) -> tuple[str, str]:
+PUBLISHED_ONLY = " (published only)"
+
+
+def implemented(model_key: str) -> bool:
+    """Whether a published row's method is one of ours (registered, or the real-data reference row);
+    LWG, PDIG and PoNA Table VI's "None" are not."""
+    return bool(model_key) and (model_key in MODELS or model_key in UNRANKED)
+
+
+def measured_on(ours: pd.DataFrame, datasets) -> str:
+    """The caption sentence saying on what data the measured cells of a table were measured."""
+    if "dataset_folder" not in ours:
+        return ""
+    rows = ours[ours["dataset"].isin(list(datasets))].dropna(subset=["dataset_folder"])
+    if rows.empty:
+        return "Nothing measured yet."
+    synthetic = rows["synthetic"] if "synthetic" in rows else pd.Series(None, index=rows.index)
+    synth = sorted(set(rows.loc[synthetic.fillna(False).astype(bool), "dataset_folder"]))
+    real = sorted(set(rows.loc[synthetic.eq(False), "dataset_folder"]))
+    unknown = sorted(set(rows.loc[synthetic.isna(), "dataset_folder"]))
+    parts = []
+    if synth:
+        parts.append(f"Measured cells are on the embedded SYNTHETIC datasets ({', '.join(synth)}) with the profile's "
+                     "training budget: they check the protocol end to end and are not reproductions of the published "
+                     "numbers beside them.")
+    if real:
+        parts.append(f"Measured cells on the real dataset folder(s) {', '.join(real)}.")
+    if unknown:
+        parts.append(f"Measured on {', '.join(unknown)} (not readable here: whether synthetic is unknown).")
+    return " ".join(parts)
+
+
+def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: str,
+                implemented: Callable[[str], bool] = implemented) -> tuple[str, str]:
     """One published table in its own layout, each cell "measured (published)".
 
     ``published`` is :func:`load_published`'s frame; ``ours`` has model (matched to
     ``model_key``), dataset, metric, value, and optionally protocol and setting.
     Measured values are ranked per column on the published column's decimals.
+    Rows of methods the project does not implement (``implemented``, by default the
+    model registry) show the
+    published number alone and say so in their label. The caption says on what data
+    the measured cells were measured (:func:`measured_on`).
     """
     pub = published[(published["paper"] == paper) & (published["table"] == table)].sort_values(["row", "col"])
     if pub.empty:
@@ -381,11 +446,13 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
         decimals.append(max(len(t.partition(".")[2]) for t in by_col[c]["text"]))
         targets.append(target)
 
-    labels = []
+    labels, ours_rows = [], []
     for r in rows:
         first = pub[pub["row"] == r].iloc[0]
         setting = first["setting"]
-        labels.append(f"{first['model']}, {setting}" if setting and not column_setting else first["model"])
+        label = f"{first['model']}, {setting}" if setting and not column_setting else first["model"]
+        ours_rows.append(implemented(first["model_key"]))
+        labels.append(label if ours_rows[-1] else label + PUBLISHED_ONLY)
 
     cells: dict[tuple[int, int], Cell] = {}
     for j, c in enumerate(cols):
@@ -395,12 +462,20 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
             shown.append(hit.iloc[0]["text"] if len(hit) else NOT_REPORTED)
             key = pub[pub["row"] == r].iloc[0]
             keys.append(key["model_key"])
-            values.append(_measured(ours, key["model_key"], columns[j].dataset, key["setting"], *targets[j]))
+            setting = by_col[c].iloc[0]["setting"] if column_setting else key["setting"]
+            values.append(_measured(ours, key["model_key"], columns[j].dataset, setting, *targets[j])
+                          if implemented(key["model_key"]) else None)
         for i, (v, rank) in enumerate(zip(values, ranks(rankable(values, keys), decimals[j], columns[j].higher))):
+            if not ours_rows[i]:
+                cells[i, j] = Cell(f"({shown[i]})")
+                continue
             measured = NA if v is None else fmt(v, decimals[j])
             cells[i, j] = Cell(measured, rank, f" ({shown[i]})")
-    grid = Grid(columns, [("", label) for label in labels], cells,
-                note=f"Cells: measured (published in {paper} {table}). Only measured values are ranked.")
+    note = f"Cells: measured (published in {paper} {table}). Only measured values are ranked."
+    if not all(ours_rows):
+        note += f" Rows marked{PUBLISHED_ONLY} are methods this benchmark does not implement: the published number alone."
+    on = measured_on(ours, dict.fromkeys(c.dataset for c in columns))
+    grid = Grid(columns, [("", label) for label in labels], cells, note=f"{note} {on}".strip())
     return grid_markdown(grid), grid_latex(grid)
 
 
@@ -408,7 +483,9 @@ def _measured(ours: pd.DataFrame, model_key: str, dataset: str, setting: str, me
               protocol: str | None) -> float | None:
     if not model_key:
         return None
-    hit = ours[(ours["model"] == model_key) & (ours["dataset"] == dataset) & (ours["metric"] == metric)]
+    hit = ours[(ours["model"] == model_key) & (ours["metric"] == metric)]
+    if dataset != UNSPECIFIED:  # a published number whose dataset the paper does not say matches any one
+        hit = hit[hit["dataset"] == dataset]
     if protocol is not None and "protocol" in hit:
         hit = hit[hit["protocol"] == protocol]
     own = hit["setting"].fillna("") if "setting" in hit else pd.Series("", index=hit.index)

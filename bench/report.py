@@ -90,6 +90,7 @@ def write_report(metrics_dir: str | Path, out: str | Path, published_csv: str | 
         written += paper_tables(load_published(published_csv), ours, out / "tables")
     written += _figures(metrics_dir, ours, out / "figures", generated or {}, dataset_roots or {}, pairs_dirs or {})
     written += _loss_figures(runs or {}, out / "figures" / "loss")
+    written += _paper_figures(runs or {}, dataset_roots or {}, pairs_dirs or {}, out)
     return written
 
 
@@ -97,12 +98,60 @@ def _figures(metrics_dir: Path, ours: pd.DataFrame, out: Path, generated, roots,
     from bench.figures import bar_charts, qualitative_figure, save_figure
 
     written = []
-    for (kind, protocol), _ in ours.groupby(["dataset", "protocol"]):
+    default = ours[ours["setting"].fillna("") == ""] if "setting" in ours else ours  # bars: one per model
+    for (kind, protocol), _ in default.groupby(["dataset", "protocol"]):
         written += bar_charts(metrics_dir, kind, out / f"bars-{kind}-{protocol}", protocol=protocol)
     for name, models in generated.items():
         if name in roots and models:
             figure, _ = qualitative_figure(roots[name], dict(models), pairs_dirs.get(name), n=4, seed=0)
             written.append(save_figure(figure, out / f"samples-{name}.png", out / f"samples-{name}.pdf"))
+    return written
+
+
+FIG4_MODELS = {"vdg": "No-mask", "vdg-munet": "mUNet", "vdg-munet-o": "mUNet_o", "vdg-munet-g": "mUNet_g"}
+
+
+def _trained(run: Path | None) -> bool:
+    from bench.train.generate import checkpoint_file
+
+    try:
+        return run is not None and checkpoint_file(run).is_file()
+    except BenchError:
+        return False
+
+
+def _paper_figures(runs: Mapping[str, Mapping[str, Path]], roots, pairs_dirs, out: Path) -> list[Path]:
+    """The seed papers' analysis figures from trained runs: SDGAN Fig. 5, Tang Fig. 7, Lakhal Fig. 4 (+ its table)."""
+    from bench.figures import save_figure
+    from bench.paper_figures import first_skip_counts, lakhal_mask_counts, sdgan_scales, tang_relations
+
+    written = []
+    for dataset, models in runs.items():
+        if dataset not in roots:
+            continue
+        root, pairs = roots[dataset], pairs_dirs.get(dataset)
+        if _trained(models.get("sdgan")):
+            written.append(save_figure(sdgan_scales(models["sdgan"], root, pairs), out / "figures" / f"sdgan-fig5-{dataset}.png"))
+        if _trained(models.get("partflow")):
+            written.append(save_figure(tang_relations(models["partflow"], root, pairs),
+                                       out / "figures" / f"tang2021-fig7-{dataset}.png"))
+        counts = {label: first_skip_counts(models[m], root, pairs) for m, label in FIG4_MODELS.items() if _trained(models.get(m))}
+        if counts:
+            from bench.data.layout import DatasetLayout
+
+            h, w = DatasetLayout.open(root, pairs).kind.image_size
+            written.append(save_figure(lakhal_mask_counts(counts, h * w), out / "figures" / f"lakhal2018munet-fig4-{dataset}.png"))
+            rows = [f"| {label} | {len(c)} | {c.mean():.1f} | {c.min():.1f} | {c.max():.1f} | {100 * (1 - c.mean() / (h * w)):.1f} |"
+                    for label, c in counts.items()]
+            text = (f"# lakhal2018munet, Fig. 4 (as numbers), {dataset}\n\n"
+                    "Non-masked (non-zero) pixels per channel of the first encoder block's skip feature after its mask, "
+                    f"mean over the first test pairs; all pixels: {h * w} ({h}x{w}). The paper: about 8192 (128x64) for "
+                    "No-mask, about half for the dense masks, 40-60% masked for mUNet_g. Measured on the trained runs of "
+                    f"this pipeline ({dataset}): not a reproduction when the runs are short.\n\n"
+                    "| Model | channels | mean | min | max | masked (%) |\n|:--|--:|--:|--:|--:|--:|\n" + "\n".join(rows) + "\n")
+            path = out / "tables" / f"lakhal2018munet-fig-4-{dataset}.md"
+            atomic_write_text(path, text)
+            written.append(path)
     return written
 
 

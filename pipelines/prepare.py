@@ -1,7 +1,9 @@
 """DVC stage ``prepare@<dataset>``: the pair splits of one dataset, with the original rule.
 
 ``test_pairs`` in params.yaml is pose-gan's ``--images_for_test`` per dataset: how
-many test pairs are sampled from the candidates. A dataset not listed gets the
+many test pairs are sampled from the candidates. ``multi_source.<dataset>`` (optional)
+also writes the multi-source tuples of Horiuchi et al.: ``k`` (the source counts, e.g.
+1, 3, 10 for evaluation and 12 for training) and ``max_test`` (test tuples sampled). A dataset not listed gets the
 original 12,000 (Market-1501; DeepFashion uses its official pair files). The
 synthetic default samples fewer, so that every registered model is generated
 and scored within the pipeline's time budget.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.data.splits import IMAGES_FOR_TEST, prepare
+from bench.data.splits import IMAGES_FOR_TEST, MultiSourceConfig, prepare
 from bench.errors import BenchError, DataError
 from pipelines.common import PARAMS, dataset_root, pairs_dir, read_params
 
@@ -27,11 +29,28 @@ def test_pairs(params: dict, dataset: str) -> int:
     return count
 
 
+def multi_source(params: dict, dataset: str) -> MultiSourceConfig | None:
+    given = (params.get("multi_source") or {}).get(dataset)
+    if given is None:
+        return None
+    if not isinstance(given, dict) or not isinstance(given.get("k"), list) or not given["k"] \
+            or not all(isinstance(k, int) and k >= 1 for k in given["k"]):
+        raise DataError(PARAMS, f"multi_source.{dataset} needs k: a list of source counts >= 1, got {given!r}")
+    unknown = set(given) - {"k", "max_test", "min_instances", "val_fraction"}
+    if unknown:
+        raise DataError(PARAMS, f"multi_source.{dataset}: unknown key(s) {', '.join(sorted(unknown))}")
+    return MultiSourceConfig(k=tuple(sorted(set(given["k"]))), max_test=given.get("max_test"),
+                             min_instances=given.get("min_instances"), val_fraction=given.get("val_fraction", 0.1))
+
+
 def main(dataset: str) -> None:
+    params = read_params()
     manifest = prepare(dataset=dataset_root(dataset), out=pairs_dir(dataset),
-                       images_for_test=test_pairs(read_params(), dataset))
+                       images_for_test=test_pairs(params, dataset), multi_source=multi_source(params, dataset))
     for split, info in manifest["splits"].items():
         print(f"{dataset} {split}: {info['pairs']} pairs ({info['pairs_source']}), {info['identities']} identities")
+    for split, info in ((manifest.get("multi_source") or {}).get("splits") or {}).items():
+        print(f"{dataset} multi-source {split}: {info['tuples']} tuples, {info['identities']} identities")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from bench.figures import loss_totals, read_train_log
 from bench.io import atomic_path, atomic_write_json, atomic_write_text, provenance
 from bench.train.config import TrainConfig
 from bench.train.trainer import FINAL, LOG, META
+from bench.train.validation import BEST
 from pipelines.common import config_file, dataset_root, loss_file, pairs_dir, run_dir, work_dir
 
 EXPORTED = (FINAL, LOG, META, "config.yaml")  # what generate, report and a reader need; not the optimiser state
@@ -55,6 +56,8 @@ def export(work: Path, out: Path) -> None:
         tmp.mkdir()
         for name in EXPORTED:
             shutil.copy2(work / name, tmp / name)
+        if (work / BEST).exists():  # the checkpoint validation selected: what generate uses
+            shutil.copy2(work / BEST, tmp / BEST)
 
 
 def reference_row(model: str, dataset: str) -> None:

@@ -114,6 +114,11 @@ PUBLISHED_COLUMNS = ["paper", "table", "row", "col", "dataset", "model", "model_
                      "value", "text", "convention"]
 
 
+def TOY(model_key: str) -> bool:
+    """The toy tables' methods (base, ours) count as implemented; rows without a key do not."""
+    return bool(model_key)
+
+
 @pytest.fixture
 def toy_published() -> pd.DataFrame:
     return pd.DataFrame([
@@ -143,7 +148,7 @@ def toy_ours() -> pd.DataFrame:
 
 
 def test_paper_table_golden(toy_published, toy_ours):
-    md, tex = paper_table(toy_published, toy_ours, "toy2020", "Table 1")
+    md, tex = paper_table(toy_published, toy_ours, "toy2020", "Table 1", implemented=TOY)
     assert md == (
         "| Model | Market-1501 / SSIM ↑ | Market-1501 / PSNR (uint8) ↑ | DeepFashion / FID ↓ |\n"
         "|:--|--:|--:|--:|\n"
@@ -171,7 +176,8 @@ def test_paper_table_leaves_the_real_data_row_unranked(toy_published, toy_ours):
     real = pd.DataFrame([("toy2020", "Table 1", 4, 1, "market", "Real Data", "real-data", "", "ssim", 1.0, "1.000",
                           "ssim@paper")], columns=PUBLISHED_COLUMNS)
     measured = pd.DataFrame([("real-data", "market", "paper", "", "ssim", 1.0)], columns=toy_ours.columns)
-    md, _ = paper_table(pd.concat([toy_published, real]), pd.concat([toy_ours, measured]), "toy2020", "Table 1")
+    md, _ = paper_table(pd.concat([toy_published, real]), pd.concat([toy_ours, measured]), "toy2020", "Table 1",
+                        implemented=TOY)
     assert "| Real Data | 1.000 (1.000) | n/a (–) | n/a (–) |" in md
     assert "| Base [3], n=1 | **0.260** (0.250) |" in md  # still first: the real-data row is outside the ranking
 
@@ -183,11 +189,11 @@ def test_paper_table_column_settings_go_in_the_header(toy_published):
         for c, (p, v, t) in enumerate([("p=0.2", 42.3, "42.3"), ("p=1.0", 71.8, "71.8")], 1)
     ], columns=PUBLISHED_COLUMNS)
     ours = pd.DataFrame([("ours", "market", "reid-map", 60.04)], columns=["model", "dataset", "metric", "value"])
-    md, _ = paper_table(reid, ours, "toy2020", "Table 6")
+    md, _ = paper_table(reid, ours, "toy2020", "Table 6", implemented=TOY)
     assert md.splitlines()[:4] == [
         "| Model | re-ID mAP (%) p=0.2 ↑ | re-ID mAP (%) p=1.0 ↑ |",
         "|:--|--:|--:|",
-        "| None | n/a (42.3) | n/a (71.8) |",
+        "| None (published only) | (42.3) | (71.8) |",  # no model key: nothing of ours to measure
         "| Ours | n/a (42.3) | n/a (71.8) |",
     ]
     # ours has no setting column, so it matches no p=... row: measured values stay n/a
@@ -257,8 +263,10 @@ def test_paper_table_on_the_real_published_csv():
     assert lines[0].startswith("| Model | Market-1501 / SSIM ↑ | Market-1501 / IS ↑ |")
     assert "Market-1501 / PSNR (uint8) ↑" in lines[0]
     assert lines[5].startswith("| PATN [9] | <u>0.311</u> (0.311) | n/a (3.323) |")
-    assert lines[6] == "| LWG [27] | " + " | ".join(["n/a (–)"] * 6 + ["n/a (0.696)", "n/a (3.478)", "n/a (28.396)",
-                                                                   "n/a (0.80)"]) + " |"
+    # LWG is not implemented here: its row shows the published numbers alone and says so
+    assert lines[6] == "| LWG [27] (published only) | " + " | ".join(["(–)"] * 6 + ["(0.696)", "(3.478)", "(28.396)",
+                                                                                    "(0.80)"]) + " |"
+    assert "methods this benchmark does not implement" in md
     assert lines[7].startswith("| Ours (3 PoNA blocks) | **0.315** (0.315) |")
     assert "**28.260** (28.257)" in lines[7]
     assert "\\textbf{0.315} (0.315)" in tex

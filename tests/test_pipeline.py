@@ -41,18 +41,22 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
 def project(tmp_path, monkeypatch):
     """A working copy of the pipeline's inputs: params with two models, one tiny dataset."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(models=["source-copy", "pg2"], datasets=["synth-market"], test_pairs={"synth-market": 6})
+    params.update(models=["source-copy", "pg2"], datasets=["synth-market"], test_pairs={"synth-market": 6},
+                  multi_source={"synth-market": {"k": [1, 3], "max_test": 4, "min_instances": 4, "val_fraction": 0.34}},
+                  settings={"synth-market": [{"protocol": "paper", "models": {"source-copy": ["n=1"],
+                                                                              "pg2": ["stage-1"]}}]})
     params["profiles"]["cpu"]["defaults"].update(iterations=2, niter=1, niter_decay=1, log_every=1, threads=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "results").mkdir()
     shutil.copy(REPO / "results" / "published.csv", tmp_path / "results" / "published.csv")
-    synthesize("synth-market", tmp_path / "data" / "synth-market", seed=0, identities_train=3, identities_test=2)
+    synthesize("synth-market", tmp_path / "data" / "synth-market", seed=0, identities_train=3, identities_test=2,
+               multi_source_identities=3, multi_source_images=8)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def test_one_cell_runs_from_prepare_to_report(project):
-    from pipelines import configure, generate, prepare, report, train
+    from pipelines import configure, generate, prepare, report, settings, train
 
     prepare.main("synth-market")
     assert len(list(csv.reader(open("data/prepared/synth-market/pairs-test.csv")))) == 1 + 6  # header + test_pairs
@@ -64,6 +68,7 @@ def test_one_cell_runs_from_prepare_to_report(project):
                                           "--pairs-dir", "data/prepared/synth-market", "--model", model,
                                           "--metrics", "ssim,psnr,fid", "--out", f"results/metrics/{model}/synth-market.json"])
         assert result.exit_code == 0, result.output
+    settings.main("synth-market", estimator="none")
     report.main()
 
     assert sorted(p.name for p in Path("runs/pg2/synth-market").iterdir()) == [
@@ -82,6 +87,14 @@ def test_one_cell_runs_from_prepare_to_report(project):
     assert compared.exit_code == 0, compared.output  # the records are found beside the scores files
     board = Path("results/leaderboard.md").read_text()
     assert "| pg2 |" in board and "| source-copy |" in board
+    # the settings stage: its records carry the setting, and the leaderboard has a row per (model, setting)
+    stage_one = json.loads(Path("results/metrics/settings/synth-market/pg2/stage-1.json").read_text())
+    assert stage_one["setting"]["label"] == "stage-1" and stage_one["model"] == "pg2"
+    assert json.loads(Path("results/metrics/settings/synth-market/source-copy/n1.json").read_text())["sources"] == 1
+    assert "| pg2, stage-1 |" in board and "| source-copy, n=1 |" in board
+    compared = CliRunner().invoke(app, ["compare", "pg2", "pg2@stage-1", "--dataset", "synth-market", "--format", "json"])
+    assert compared.exit_code == 0, compared.output  # (model, setting) keys: the default and the Stage-I record
+    assert [m["label"] for m in json.loads(compared.output)["models"]] == ["pg2", "pg2, stage-1"]
     assert Path("results/tables/li2020pona-table-i.md").exists()
     assert Path("results/figures/samples-synth-market.pdf").read_bytes().startswith(b"%PDF")
     assert Path("results/figures/loss/synth-market/pg2.png").exists()

@@ -14,7 +14,7 @@ FORMATS = ("table", "md", "latex", "json")
 
 
 def compare_cmd(
-    models: List[str] = typer.Argument(..., help="two or more of: NAME (looked up under --results), PATH.json, LABEL=PATH.json; "
+    models: List[str] = typer.Argument(..., help="two or more of: NAME or NAME@SETTING (e.g. msdefgan@n=3, vdg@stage-1; looked up under --results), PATH.json, LABEL=PATH.json; "
                                                  "differences are to the first"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name as in results/metrics/<model>/<dataset>.json "
                                                                   "(or the dataset kind: market, deepfashion)"),

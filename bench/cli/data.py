@@ -17,12 +17,15 @@ def synth_cmd(
     identities_train: Optional[int] = typer.Option(None, help="number of training identities (default: market 60, fashion 30)"),
     identities_test: Optional[int] = typer.Option(None, help="number of test identities (default: market 12, fashion 8)"),
     images_per_identity: Optional[int] = typer.Option(None, help="images of every identity (default: drawn per identity, market 4-7, fashion 3-6)"),
+    multi_source_identities: int = typer.Option(0, help="the first K identities of each split get --multi-source-images images (n-source tuples need n + 1)"),
+    multi_source_images: int = typer.Option(0, help="images of each of those identities (e.g. 13 for 12 training sources)"),
 ) -> None:
     """Write a deterministic synthetic dataset (images + annotation CSVs)."""
     from bench.data.synth import synthesize
 
     summary = synthesize(name, out, seed=seed, identities_train=identities_train, identities_test=identities_test,
-                         images_per_identity=images_per_identity)
+                         images_per_identity=images_per_identity, multi_source_identities=multi_source_identities,
+                         multi_source_images=multi_source_images)
     images = summary["images"]
     query = f" + {images['query']} query" if "query" in images else ""
     typer.echo(f"{out}: {images['train']} train + {images['test']} test{query} images, "

@@ -25,6 +25,7 @@ def evaluate_cmd(
     fmt: str = typer.Option("auto", "--format", help="auto, single ({from}___{to}.png), patn (5-panel _vis.jpg) or gfla"),
     model: Optional[str] = typer.Option(None, "--model", help="model label in the record (default: the folder name)"),
     sources: int = typer.Option(0, "--sources", help="n >= 1: score the n-source test tuples (msource-test-k*.csv), from `bench generate --sources n`"),
+    stage: int = typer.Option(0, "--stage", help="s >= 1: the images are stage s's output (`bench generate --stage s`); recorded as the setting"),
 ) -> None:
     """Score every test pair's generated image and write one JSON record (+ per-pair CSV)."""
     from bench.evaluate import EvalConfig, evaluate, format_table
@@ -35,7 +36,7 @@ def evaluate_cmd(
     config = EvalConfig(
         generated_dir=generated_dir or Path("."), dataset=dataset, out=out, pairs_dir=pairs_dir, metrics=names,
         protocol=protocol, estimator=estimator, weights_dir=weights_dir, cache_dir=cache_dir,
-        allow_missing=allow_missing, real_data=real_data, device=device, format=fmt, model=model, sources=sources,
+        allow_missing=allow_missing, real_data=real_data, device=device, format=fmt, model=model, sources=sources, stage=stage,
     )
     result = evaluate(config)
     typer.echo(format_table(result.record))

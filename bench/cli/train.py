@@ -86,7 +86,16 @@ def train(
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
         extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
                  "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}
-        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra)
+        validation = None
+        if config.val_every:
+            from bench.train.validation import Validation
+
+            n = max(config.sources, 1)  # a pair-trained model is validated on the first source of each tuple
+            val_set, val_listing = tuple_dataset(layout, "validation", n, model_name)
+            validation = Validation(val_set, layout, config.val_metric, config.val_protocol, config.val_items,
+                                    held_out=bool(config.sources), listing=str(val_listing))
+        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra,
+                          validation=validation)
         return trainer.fit(resume=resume)
     finally:
         shutdown()
@@ -104,11 +113,13 @@ def generate(
     progress: bool = True,
     conversion: str = "round",
     sources: int = 0,
+    stage: int = 0,
 ) -> Path:
     """Write ``{from}___{to}.png`` for every test pair of ``dataset`` into the folder ``out``.
 
     With ``sources`` n >= 1: one image per n-source test tuple, named by its pair key
-    (``bench.data.multisource``), in tuple order.
+    (``bench.data.multisource``), in tuple order. With ``stage`` s >= 1 a staged model
+    (PG2, VDG, ...) writes its stage-s image instead of its final one.
     """
     from bench.data.dataset import PairDataset
     from bench.data.layout import DatasetLayout
@@ -117,7 +128,7 @@ def generate(
     from bench.models import create_model
     from bench.train.distributed import resolve_device
     from bench.train.generate import generate as run_generation
-    from bench.train.generate import image_name, load_trained
+    from bench.train.generate import image_name, load_trained, pin_stage
 
     layout = DatasetLayout.open(dataset, pairs_dir)
     kind = layout.kind.name
@@ -132,6 +143,8 @@ def generate(
         if model.trainable:
             raise BenchError(f"{model_name} is trainable: pass --checkpoint RUN_DIR (from `bench train`)")
         info = {"model": model_name, "dataset": kind, "checkpoint": None}
+    if stage:
+        pin_stage(model, stage)
     names, naming = None, "{from}___{to}.png, in pair order"
     if sources:
         test_set, listing = tuple_dataset(layout, "test", sources, model_name)
@@ -140,6 +153,7 @@ def generate(
     else:
         test_set, listing = PairDataset(layout, "test"), layout.pairs("test")
     info = {**info, "dataset_root": str(layout.root), "pairs": str(listing), "split": "test", "sources": sources,
+            "stage": stage,
             "tuples": str(listing) if sources else None}
     return run_generation(model, test_set, out, batch_size=batch_size, device=resolve_device(device),
                           num_workers=num_workers, progress=progress, conversion=conversion, info=info,
@@ -161,13 +175,19 @@ def register(app: typer.Typer) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: the profile's)"),
         weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with vgg19-dcbb9e9d.pth"),
         sources: Optional[int] = typer.Option(None, "--sources", help="K >= 1: train on K-source tuples (msource-train-k*.csv); 0: pairs"),
+        val_every: Optional[int] = typer.Option(None, "--val-every", help="score the validation split every N iterations; keep the best as best.pt (0: off)"),
+        val_metric: Optional[str] = typer.Option(None, "--val-metric", help="per-pair metric that picks best.pt (default ssim, as Horiuchi et al.)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
         from bench.train.config import parse_overrides
 
+        overrides = parse_overrides(set_ or [])
+        for key, value in (("val_every", val_every), ("val_metric", val_metric)):
+            if value is not None:
+                overrides[key] = value
         train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,
-              iterations=iterations, overrides=parse_overrides(set_ or []), device=device, weights_dir=weights_dir,
+              iterations=iterations, overrides=overrides, device=device, weights_dir=weights_dir,
               progress=not quiet and sys.stderr.isatty(), sources=sources)
 
     @app.command("generate")
@@ -182,10 +202,11 @@ def register(app: typer.Typer) -> None:
         num_workers: int = typer.Option(0, "--num-workers"),
         conversion: str = typer.Option("round", "--uint8", help="float->uint8: round, or truncate (PATN's tensor2im)"),
         sources: int = typer.Option(0, "--sources", help="n >= 1: one image per n-source test tuple (msource-test-k*.csv)"),
+        stage: int = typer.Option(0, "--stage", help="s >= 1: a staged model's stage-s image (e.g. VDG's Stage I) instead of its final one"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Generate the test-split images as {from}___{to}.png, in pair order, plus generation.json."""
         path = generate(model, dataset, out, checkpoint=checkpoint, pairs_dir=pairs_dir, batch_size=batch_size,
                         device=device, num_workers=num_workers, progress=not quiet and sys.stderr.isatty(),
-                        conversion=conversion, sources=sources)
+                        conversion=conversion, sources=sources, stage=stage)
         typer.echo(str(path))

@@ -126,7 +126,23 @@ class MultiSourceConfig:
 
     On the real Market CSVs with the defaults this gives 216,912 / 28,042 /
     239,918 train / validation / test tuples; the paper reports 215,750 /
-    23,913 / 23,491 without saying how, so its exact split is not reproducible.
+    23,913 / 23,491. Why they differ, from MS-DefGAN's tuple script
+    (Stephlat/Multi-source-Human-Image-Generation ``create_tuples_dataset.py``,
+    which the README runs with ``--nb_inputs 12``):
+
+    - test: the script draws the tuples of every test person, then keeps a sample of
+      ``images_for_test`` of them (``DataFrame.sample(random_state=0)``). Without
+      ``max_test`` we keep all 239,918; ``max_test=23491`` (params.yaml
+      ``multi_source.market``) gives the paper's count. Not the same tuples: the
+      script draws with Python 2's ``random.sample`` over ``itertools.permutations``,
+      unseeded, so no one can redraw them;
+    - train / validation: the script has no validation split (all train persons
+      with >= 13 valid images go to train). Horiuchi et al. hold out 23,913 tuples
+      without saying how; 23,913 / 239,663 = 9.98% of their tuples suggests ~10%.
+      Their train + validation total, 239,663, is 5,291 (2.2%) below ours, 244,954,
+      with the same rule (filter_not_valid, then m(m-1) tuples per person with
+      m >= 13 images): their annotation file or keypoint filter must differ, which
+      the paper does not document. These two counts are therefore not made equal.
     """
 
     k: tuple[int, ...] = ()

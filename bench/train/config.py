@@ -51,6 +51,12 @@ class TrainConfig:
     # ``niter_decay`` (PATN's per-epoch rule with an epoch of 4000 samples, per iteration).
     niter: int = 1000
     niter_decay: int = 0
+    # Optional step decay on top (SDGAN: "declines from 0.01 to 0.0001 with 0.1 decay rate for
+    # every 100 iterations"): x ``lr_step_gamma`` every ``lr_step_every`` iterations (0: off),
+    # never below ``lr_step_floor`` x the base rate.
+    lr_step_every: int = 0
+    lr_step_gamma: float = 0.1
+    lr_step_floor: float = 0.0
     # Data. ``sources`` 0: the pair split (``pairs-train.csv``); K >= 1: the K-source tuples
     # (``msource-train-k{K}.csv`` or the first K sources of a larger prepared K; ``bench.data.multisource``).
     sources: int = 0
@@ -59,6 +65,13 @@ class TrainConfig:
     # Options of the generator's own config (loss weights, gan_mode, pool_size,
     # perceptual on/off, width multiplier, ...): passed to ``create_model``.
     model: dict[str, Any] = field(default_factory=dict)
+    # Validation (bench.train.validation): every ``val_every`` iterations (0: never) score the
+    # first ``val_items`` (0: all) validation tuples with the per-pair metric ``val_metric``
+    # under protocol ``val_protocol``; the best weights go to best.pt (Horiuchi et al.: best SSIM).
+    val_every: int = 0
+    val_metric: str = "ssim"
+    val_protocol: str = "paper"
+    val_items: int = 0
     # Bookkeeping.
     seed: int = 0
     log_every: int = 50
@@ -86,6 +99,9 @@ class TrainConfig:
         check(self.num_workers >= 0, "num_workers must be >= 0")
         check(self.sources >= 0, f"sources must be >= 0 (0: pairs), got {self.sources}")
         check(self.threads >= 0, "threads must be >= 0")
+        check(self.val_every >= 0 and self.val_items >= 0, "val_every and val_items must be >= 0")
+        check(self.lr_step_every >= 0 and 0 < self.lr_step_gamma <= 1 and 0 <= self.lr_step_floor <= 1,
+              "lr_step_every must be >= 0, lr_step_gamma in (0, 1], lr_step_floor in [0, 1]")
         check(len(self.betas) == 2, f"betas must have two values, got {self.betas}")
         check(DEVICE_NAMES.fullmatch(self.device) is not None, f"device {self.device!r}: expected auto, cpu, cuda or cuda:N")
         from bench.models.options import check_model_options
@@ -94,9 +110,10 @@ class TrainConfig:
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of the base learning rate at 0-based iteration ``step``."""
+        steps = max(self.lr_step_gamma ** (step // self.lr_step_every), self.lr_step_floor) if self.lr_step_every else 1.0
         if step < self.niter:
-            return 1.0
-        return max(0.0, 1.0 - (step - self.niter + 1) / (self.niter_decay + 1))
+            return steps
+        return steps * max(0.0, 1.0 - (step - self.niter + 1) / (self.niter_decay + 1))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

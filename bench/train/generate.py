@@ -34,6 +34,7 @@ from bench.io import atomic_path, atomic_write_json, device_name, provenance
 from bench.models.base import PoseTransferModel
 from bench.train.checkpoint import load_checkpoint
 from bench.train.trainer import CHECKPOINT, FINAL, to_device
+from bench.train.validation import BEST
 
 MANIFEST = "generation.json"
 CONVERSIONS = {
@@ -57,13 +58,14 @@ def to_uint8(images: torch.Tensor, conversion: str = "round") -> np.ndarray:
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """A run folder (its final ``model.pt``, else the latest ``checkpoint.pt``) or a checkpoint file."""
+    """A run folder or a checkpoint file. A folder gives the checkpoint validation selected
+    (``best.pt``, :mod:`bench.train.validation`), else its final ``model.pt``, else the latest ``checkpoint.pt``."""
     path = Path(path)
     if path.is_dir():
-        for name in (FINAL, CHECKPOINT):
+        for name in (BEST, FINAL, CHECKPOINT):
             if (path / name).is_file():
                 return path / name
-        raise DataError(path, f"no {FINAL} or {CHECKPOINT} in this run folder")
+        raise DataError(path, f"no {BEST}, {FINAL} or {CHECKPOINT} in this run folder")
     return path
 
 
@@ -81,6 +83,24 @@ def load_trained(path: str | Path, dataset_kind: str | None = None) -> tuple[Pos
     model = create_model(spec["model"], spec["dataset"], **spec.get("model_options", {}))
     model.load_state_dict(state["model"])
     return model, {"checkpoint": str(path), "step": int(state["step"]), **spec}
+
+
+def pin_stage(model: PoseTransferModel, stage: int) -> None:
+    """Make a staged model (PG2, VDG and their mUNet variants: ``config.stage``) output stage ``stage``.
+
+    Lakhal et al. Table 3 scores VDG's Stage I output alone: the trained model with its
+    Stage I image as the output (``forward`` returns G1's image when the stage is pinned to 1).
+    """
+    import dataclasses
+
+    config = getattr(model, "config", None)
+    if config is None or not dataclasses.is_dataclass(config) or not hasattr(config, "stage"):
+        raise BenchError(f"{getattr(model, 'name', type(model).__name__)} has no stages: "
+                         "--stage applies to staged models (pg2, vdg and their variants)")
+    pinned = dataclasses.replace(config, stage=stage)
+    if hasattr(model, "check_config"):
+        model.check_config(pinned)
+    model.config = pinned
 
 
 def generate(

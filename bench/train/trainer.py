@@ -58,13 +58,15 @@ from bench.train.config import TrainConfig
 from bench.train.distributed import DistInfo, barrier, gather_objects, mean_over_ranks, resolve_device
 from bench.train.losses import ImagePool
 from bench.train.sampler import BatchStream, PairSampler
+from bench.train.validation import BEST, Validation
 
 CHECKPOINT = "checkpoint.pt"
 FINAL = "model.pt"
 LOG = "train_log.csv"
 META = "meta.json"
 #: Config keys a resumed run may change (everything else must match the checkpoint).
-RESUMABLE_CHANGES = ("iterations", "log_every", "ckpt_every", "num_workers", "device", "threads")
+RESUMABLE_CHANGES = ("iterations", "log_every", "ckpt_every", "num_workers", "device", "threads",
+                     "val_every", "val_items")
 
 
 # torch 2.13 deprecates DDP's broadcast_buffers for forward_sync_buffers (which still syncs
@@ -91,6 +93,7 @@ class Trainer:
         dist: DistInfo | None = None,
         progress: bool = True,
         extra_meta: dict[str, Any] | None = None,
+        validation: Validation | None = None,
     ):
         if not model.trainable:
             raise BenchError(f"{type(model).__name__} is not trainable (a reference row): use `bench generate` directly")
@@ -103,6 +106,10 @@ class Trainer:
         self.spec = spec or {}
         self.progress = progress and self.dist.is_main
         self.extra_meta = extra_meta or {}
+        if config.val_every and validation is None:
+            raise BenchError(f"val_every={config.val_every} needs a validation split (multi-source tuples: "
+                             "`bench data prepare --multi-source K`)")
+        self.validation = validation if config.val_every else None
         self.device = self.dist.device
         self.per_rank_batch = config.batch_size // self.dist.world_size
 
@@ -229,6 +236,7 @@ class Trainer:
             "sampler": sampler_state or self.sampler.state_dict(),
             "world_size": self.dist.world_size,
             "ranks": gather_objects(self.dist, rank_state),
+            "validation": self.validation.state_dict() if self.validation else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -245,6 +253,8 @@ class Trainer:
             s.load_state_dict(state["schedulers"][k])
         self.sampler.load_state_dict(state["sampler"])
         self.step = int(state["step"])
+        if self.validation is not None:
+            self.validation.load_state_dict(state.get("validation"))
         if state["world_size"] == self.dist.world_size:
             own = state["ranks"][self.dist.rank]
             for k, pool in self._pools().items():
@@ -317,6 +327,8 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == cfg.iterations:
                     last = self._log(self._window, self._window_steps, time.perf_counter() - started, bar)
                     self._window, self._window_steps = {}, 0
+                if self.validation is not None and (self.step % cfg.val_every == 0 or self.step == cfg.iterations):
+                    self._validate()
                 if self.run_dir is not None and (self.step % cfg.ckpt_every == 0 or self.step in (cfg.iterations, stop_at)):
                     consumed = (self.step - start_step) * self.per_rank_batch
                     self.save(checkpoint, self.sampler.advance(start_sampler, consumed))
@@ -336,6 +348,18 @@ class Trainer:
             self._write_meta("finished" if finished else "stopped")
         barrier(self.dist)
         return last
+
+    def _validate(self) -> None:
+        """Score the validation split on rank 0; the best weights so far go to best.pt (before the checkpoint)."""
+        if self.dist.is_main:
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # the training RNG stream is not consumed by validation
+                value = self.validation.score(self.model, self.device, self.per_rank_batch)
+            if self.validation.update(self.step, value) and self.run_dir is not None:
+                save_checkpoint(self.run_dir / BEST, {"step": self.step, "spec": self.spec, "config": self.config.to_dict(),
+                                                     "model": self.model.state_dict(),
+                                                     "validation": {"metric": self.validation.metric, "value": value}})
+        barrier(self.dist)
 
     def _loader(self) -> DataLoader:
         # A dedicated generator: creating the loader's iterator must not draw from the
@@ -414,6 +438,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "model_metadata": self.model.metadata(),
             "logged_terms": self._columns,
+            "validation": self.validation.metadata(self.config.val_every) if self.validation else None,
             "parameters": {"generator": count(self.generator), **{k: count(d) for k, d in self.discriminators.items()}},
             "distributed": {
                 "world_size": self.dist.world_size,

@@ -237,3 +237,33 @@ def test_cli_writes_a_dataset(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2 train + 2 test images" in result.output
     assert DatasetLayout.open(tmp_path / "f").kind.name == "deepfashion"
+
+
+def test_multi_source_identities_get_their_images_and_leave_the_others_unchanged():
+    """The first K identities of each split get exactly M images (n-source tuples need n + 1);
+    every other identity draws the same shots as without the option (their streams are untouched)."""
+    for name, m in (("synth-market", 13), ("synth-fashion", 4)):
+        spec = D.resolve_spec(name)
+        rich = D.resolve_spec(name, multi_source_identities=3, multi_source_images=m)
+        plan = D.plan_market if spec.kind == "market" else D.plan_fashion
+        identity = market_identity if spec.kind == "market" else fashion_identity
+        base, more = plan(spec, 0), plan(rich, 0)
+
+        def per_identity(shots, split):
+            counts: dict[str, list[str]] = {}
+            for s in shots:
+                if s.split == split and s.role == "person":
+                    counts.setdefault(identity(s.name), []).append(s.name)
+            return list(counts.values())
+
+        for split in ("train", "test"):
+            before, after = per_identity(base, split), per_identity(more, split)
+            assert [len(names) for names in after[:3]] == [m] * 3
+            assert after[3:] == before[3:]
+
+
+def test_multi_source_images_are_checked():
+    with pytest.raises(BenchError, match="multi_source_images >= 2"):
+        D.resolve_spec("synth-market", multi_source_identities=2)
+    with pytest.raises(BenchError, match="at most 6"):
+        D.resolve_spec("synth-fashion", multi_source_identities=2, multi_source_images=7)

@@ -91,6 +91,16 @@ def test_iterations_beyond_the_schedule_are_refused(params):
         load_config("patn", "market", "paper", params, {"iterations": 11})
 
 
+def test_lr_step_decay_is_sdgans_schedule():
+    """SDGAN 4.2: "declines from 0.01 to 0.0001 with 0.1 decay rate for every 100 iterations":
+    1e-2 for iterations 0-99, 1e-3 for 100-199, then 1e-4 (floor 0.01 x the base rate) to the end."""
+    config = TrainConfig(iterations=1000, niter=1000, lr_g=0.01, lr_step_every=100, lr_step_gamma=0.1, lr_step_floor=0.01)
+    rates = [config.lr_g * config.lr_factor(s) for s in (0, 99, 100, 199, 200, 999)]
+    assert rates == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4])
+    with pytest.raises(BenchError, match="lr_step_gamma"):
+        TrainConfig(lr_step_every=100, lr_step_gamma=2.0)
+
+
 def test_lr_factor_constant_then_linear():
     config = TrainConfig(iterations=8, niter=4, niter_decay=4)
     assert [config.lr_factor(s) for s in range(9)] == pytest.approx([1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2, 0])
@@ -110,6 +120,11 @@ def test_repository_params_resolve_for_every_model_and_dataset():
     assert (patn_fashion.batch_size, patn_fashion.iterations) == (7, 400400)
     assert patn_fashion.model["gan_mode"] == "lsgan" and patn_fashion.model["pool_size"] == 0
     assert (patn_fashion.model["lambda_l1"], patn_fashion.model["lambda_perceptual"]) == (1.0, 1.0)
+    for dataset in ("market", "deepfashion"):  # PoNA sec. IV-A: "to train for 90k iterations", all models
+        pona = load_config("pona-b2", dataset, "paper", path, models=models)
+        assert pona.iterations == 90000 == pona.niter + pona.niter_decay
+    sdgan = load_config("sdgan", "market", "paper", path, models=models)  # SDGAN 4.2: 0.01 -> 0.0001, x0.1 per 100
+    assert [sdgan.lr_g * sdgan.lr_factor(s) for s in (0, 100, 200, 19999)] == pytest.approx([1e-2, 1e-3, 1e-4, 1e-4])
     for model in ("patn", "pona", "pona-b2"):
         for dataset in ("market", "deepfashion"):
             cpu = load_config(model, dataset, "cpu", path, models=models)

@@ -27,3 +27,22 @@ def test_round_inverts_the_loader_normalisation_exactly():
 
 def test_output_names_keep_both_image_names():
     assert image_name("0001_c1s1_01.jpg", "0001_c2s1_02.jpg") == "0001_c1s1_01.jpg___0001_c2s1_02.jpg.png"
+
+
+def test_pin_stage_makes_a_staged_model_output_stage_one_and_refuses_unstaged_models():
+    """--stage 1 (Lakhal et al. Table 3's Stage I rows): VDG's forward returns its Stage I image."""
+    import torch
+
+    from bench.errors import BenchError
+    from bench.models import create_model
+    from bench.train.generate import pin_stage
+
+    torch.manual_seed(0)
+    vdg = create_model("vdg", "market", width=0.0625, g1_steps=0).eval()  # g1_steps 0: the schedule is in Stage II
+    assert vdg.current_stage() == 2
+    pin_stage(vdg, 1)
+    assert vdg.current_stage() == 1 and vdg.config.stage == 1
+    with pytest.raises(BenchError, match="stage must be 0"):
+        pin_stage(vdg, 3)
+    with pytest.raises(BenchError, match="has no stages"):
+        pin_stage(create_model("source-copy", "market"), 1)

@@ -159,3 +159,49 @@ def test_single_source_models_refuse_several_sources(market, tmp_path):
     with pytest.raises(BenchError, match="sources must be >= 0"):
         train("msdefgan", root, tmp_path / "neg", profile="cpu", params=REPO / "params.yaml", pairs_dir=prepared,
               iterations=1, sources=-1, progress=False)
+
+
+def test_validation_keeps_the_best_checkpoint_by_the_named_metric(market, tmp_path):
+    """--val-every 1: every step is scored on the validation tuples; best.pt holds the weights of the
+    best (first best on ties) score in the meta's history, and generation from the run uses it."""
+    import torch
+
+    from bench.data.layout import DatasetLayout
+    from bench.data.multisource import tuple_dataset
+    from bench.train.generate import checkpoint_file, load_trained
+    from bench.train.validation import BEST, Validation
+
+    root, prepared = market
+    out = tmp_path / "run"
+    train("msdefgan", root, out, profile="cpu", params=REPO / "params.yaml", pairs_dir=prepared, iterations=3,
+          overrides={**TINY, "val_every": 1, "val_items": 4, "val_metric": "ssim"}, sources=3, progress=False)
+    meta = json.loads((out / "meta.json").read_text())["validation"]
+    assert meta["metric"] == "ssim" and meta["every"] == 1 and meta["items"] == 4 and meta["held_out"]
+    assert meta["split"].endswith("msource-validation-k3.csv")
+    values = [h["value"] for h in meta["history"]]
+    assert [h["step"] for h in meta["history"]] == [1, 2, 3]
+    best = values.index(max(values))  # list.index: the first of equal maxima, as the strict '>' keeps
+    assert meta["best"] == {"step": best + 1, "value": values[best]}
+    assert checkpoint_file(out) == out / BEST
+    model, info = load_trained(out, "market")
+    assert info["step"] == best + 1
+    # the saved weights are the ones that scored: re-scoring best.pt gives the recorded value
+    layout = DatasetLayout.open(root, prepared)
+    val_set, _ = tuple_dataset(layout, "validation", 3, "msdefgan")
+    again = Validation(val_set, layout, "ssim", items=4).score(model, torch.device("cpu"), 2)
+    assert again == pytest.approx(values[best], abs=1e-12)
+    generated = generate("msdefgan", root, tmp_path / "gen", checkpoint=out, pairs_dir=prepared, progress=False,
+                         sources=3)
+    assert json.loads((generated / "generation.json").read_text())["checkpoint"].endswith(BEST)
+
+
+def test_validation_needs_a_validation_split_and_a_per_pair_metric(market, tmp_path):
+    root, prepared = market
+    with pytest.raises(BenchError, match="set-level"):
+        train("msdefgan", root, tmp_path / "a", profile="cpu", params=REPO / "params.yaml", pairs_dir=prepared,
+              iterations=1, overrides={**TINY, "val_every": 1, "val_metric": "fid"}, sources=3, progress=False)
+    bare = tmp_path / "pairs-only"
+    prepare(root, out=bare)  # no --multi-source: no validation tuples
+    with pytest.raises(BenchError, match="no multi-source validation tuples"):
+        train("msdefgan", root, tmp_path / "b", profile="cpu", params=REPO / "params.yaml", pairs_dir=bare,
+              iterations=1, overrides={**TINY, "val_every": 1}, sources=0, progress=False)

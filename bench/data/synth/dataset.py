@@ -41,6 +41,12 @@ class SynthSpec:
     images_per_identity: tuple[int, int]  # inclusive range, drawn per identity
     junk_per_test_identity: float = 0.0  # Market `-1_*` images in test
     distractors_per_test_identity: float = 0.0  # Market `0000_*` images in test
+    # The first ``multi_source_identities`` identities of each split get exactly
+    # ``multi_source_images`` images, so that n-source tuples (n + 1 images of one person,
+    # e.g. Horiuchi et al.'s 12 training sources need 13) exist without making every
+    # identity, and with it the single-source default, larger. 0: none.
+    multi_source_identities: int = 0
+    multi_source_images: int = 0
 
 
 SPECS: dict[str, SynthSpec] = {
@@ -65,9 +71,10 @@ class Shot:
 # ---------------------------------------------------------------------------
 # Planning: names and identities.
 
-def _images(spec: SynthSpec, rng: np.random.Generator) -> int:
+def _images(spec: SynthSpec, rng: np.random.Generator, index: int) -> int:
     lo, hi = spec.images_per_identity
-    return int(rng.integers(lo, hi + 1))
+    drawn = int(rng.integers(lo, hi + 1))  # drawn always: the other identities' streams stay as they were
+    return spec.multi_source_images if index < spec.multi_source_identities else drawn
 
 
 def _unique_market_name(used: set[str], person: int, camera: int, sequence: int, frame: int, box: int) -> str:
@@ -92,7 +99,7 @@ def plan_market(spec: SynthSpec, seed: int) -> list[Shot]:
             rng = np.random.default_rng([seed, stream, i])
             app = sample_appearance(rng, "market")
             cameras = rng.choice(np.arange(1, 7), int(rng.integers(2, 5)), replace=False)  # seen by >= 2 cameras
-            n_images = _images(spec, rng)
+            n_images = _images(spec, rng, i)
             for j in range(n_images):
                 camera = int(cameras[j % len(cameras)])
                 shots.append(Shot(split, _market_name(rng, used, pid, camera), "person", app, (seed, stream, i, 1 + j), camera))
@@ -129,7 +136,7 @@ def plan_fashion(spec: SynthSpec, seed: int) -> list[Shot]:
             category = CATEGORIES[gender][int(rng.integers(len(CATEGORIES[gender])))]
             app = sample_appearance(rng, "fashion", gender=gender, category=category)
             outfit = int(rng.integers(1, 5))
-            k = min(_images(spec, rng), len(_FASHION_POSES))
+            k = min(_images(spec, rng, i), len(_FASHION_POSES))
             others = rng.choice(np.arange(1, len(_FASHION_POSES)), k - 1, replace=False)
             for j in sorted([0, *(int(o) for o in others)]):
                 number, view = _FASHION_POSES[j]
@@ -249,7 +256,8 @@ def render_fashion(shot: Shot, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
 # The dataset.
 
 def resolve_spec(name: str, identities_train: int | None = None, identities_test: int | None = None,
-                 images_per_identity: int | None = None) -> SynthSpec:
+                 images_per_identity: int | None = None, multi_source_identities: int = 0,
+                 multi_source_images: int = 0) -> SynthSpec:
     if name not in SPECS:
         raise BenchError(f"unknown synthetic dataset {name!r}; choose one of: {', '.join(sorted(SPECS))}")
     spec = SPECS[name]
@@ -259,8 +267,18 @@ def resolve_spec(name: str, identities_train: int | None = None, identities_test
             raise BenchError(f"{label} must be at least {least}, got {value}")
     if images_per_identity is not None and spec.kind == "deepfashion" and images_per_identity > len(_FASHION_POSES):
         raise BenchError(f"images_per_identity must be at most {len(_FASHION_POSES)} for {name} (one per view), got {images_per_identity}")
+    if multi_source_identities < 0:
+        raise BenchError(f"multi_source_identities must be >= 0, got {multi_source_identities}")
+    if multi_source_identities and multi_source_images < 2:
+        raise BenchError(f"multi_source_identities={multi_source_identities} needs multi_source_images >= 2 "
+                         f"(n sources take n + 1 images), got {multi_source_images}")
+    if spec.kind == "deepfashion" and multi_source_images > len(_FASHION_POSES):
+        raise BenchError(f"multi_source_images must be at most {len(_FASHION_POSES)} for {name} (one per view), "
+                         f"got {multi_source_images}")
     return replace(
         spec,
+        multi_source_identities=multi_source_identities,
+        multi_source_images=multi_source_images if multi_source_identities else 0,
         identities_train=identities_train or spec.identities_train,
         identities_test=identities_test or spec.identities_test,
         images_per_identity=(images_per_identity, images_per_identity) if images_per_identity else spec.images_per_identity,
@@ -275,11 +293,12 @@ def _check_out(out: Path) -> None:
 
 def synthesize(name: str, out: str | Path, seed: int = 0, identities_train: int | None = None,
                identities_test: int | None = None, images_per_identity: int | None = None,
-               progress: bool = True) -> dict:
+               progress: bool = True, multi_source_identities: int = 0, multi_source_images: int = 0) -> dict:
     """Write the synthetic dataset ``name`` to ``out`` atomically; return a summary (counts, bytes, seconds)."""
     from tqdm import tqdm
 
-    spec = resolve_spec(name, identities_train, identities_test, images_per_identity)
+    spec = resolve_spec(name, identities_train, identities_test, images_per_identity,
+                        multi_source_identities, multi_source_images)
     out = Path(out)
     _check_out(out)
     kind = KINDS[spec.kind]
