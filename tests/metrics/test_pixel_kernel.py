@@ -2,8 +2,7 @@
 
 References: today's ``skimage.metrics.structural_similarity`` with the authors'
 arguments (11 taps) and scipy's ``gaussian_filter(truncate=4.0)`` as scikit-image
-<= 0.14 used it (13 taps; ``legacy_ssim`` of test_ssim.py, repeated here to keep
-the files independent). The kernel only computes windows that reach a pair's
+<= 0.14 used it (13 taps), both from test_ssim.py. The kernel only computes windows that reach a pair's
 support (mask bounding box, or the image between the padded columns) and takes
 the rest as exactly 1: masks touching each border, one-pixel masks and DeepFashion
 padding check that the skipped windows really are constant on both sides.
@@ -12,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
-from skimage.metrics import structural_similarity
+from test_ssim import authors_ssim, legacy_ssim
 
 from bench.metrics.pixel_kernel import run_ssim
 from bench.metrics.ssim import TRUNCATE, gaussian_taps
@@ -21,26 +19,7 @@ from bench.metrics.ssim import TRUNCATE, gaussian_taps
 CROP = 5
 
 
-def skimage_ssim(target: np.ndarray, generated: np.ndarray) -> float:
-    return structural_similarity(target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                 channel_axis=-1, data_range=float(generated.max()) - float(generated.min()))
-
-
-def legacy_ssim(target: np.ndarray, generated: np.ndarray) -> float:
-    data_range = float(generated.max()) - float(generated.min())
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    scores = []
-    for ch in range(target.shape[-1]):
-        x, y = target[..., ch].astype(np.float64), generated[..., ch].astype(np.float64)
-        f = lambda a: gaussian_filter(a, sigma=1.5, truncate=4.0)  # noqa: E731
-        ux, uy = f(x), f(y)
-        vx, vy, vxy = f(x * x) - ux * ux, f(y * y) - uy * uy, f(x * y) - ux * uy
-        s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-        scores.append(s[CROP:-CROP, CROP:-CROP].mean())
-    return float(np.mean(scores))
-
-
-REFERENCE = {"skimage-11": skimage_ssim, "legacy-13": legacy_ssim}
+REFERENCE = {"skimage-11": authors_ssim, "legacy-13": legacy_ssim}
 
 
 def masks_at_the_borders(n: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
