@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import sys
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,6 +328,14 @@ def _direction(name: str, records: list[dict[str, Any]]) -> bool | None:
     return bool(given[0]) if given else registry_direction(name)
 
 
+def decoder_of(record: dict[str, Any]) -> str:
+    """Pillow, libjpeg and libjpeg-turbo versions of a record (``unrecorded`` for older records)."""
+    versions = (record.get("provenance") or {}).get("versions") or {}
+    if "libjpeg" not in versions:
+        return f"pillow {versions.get('pillow', '?')}, libjpeg unrecorded"
+    return f"pillow {versions.get('pillow')}, libjpeg {versions.get('libjpeg')}, libjpeg-turbo {versions.get('libjpeg-turbo')}"
+
+
 def _check_same_setting(models: list[ModelResult]) -> None:
     base = models[0]
     for other in models[1:]:
@@ -334,6 +343,11 @@ def _check_same_setting(models: list[ModelResult]) -> None:
             if a != b:
                 raise BenchError(f"{base.label} ({base.path}) and {other.label} ({other.path}) differ in {what}: "
                                  f"{a} vs {b}; compare results of one {what}")
+    decoders = {m.label: decoder_of(m.record) for m in models}
+    if len(set(decoders.values())) > 1:
+        print("warning: the records were decoded by different JPEG decoders ("
+              + "; ".join(f"{label}: {d}" for label, d in decoders.items())
+              + "); JPEG targets decode differently, so small differences may be the decoder's", file=sys.stderr)
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise BenchError(f"two results share a label ({', '.join(labels)}); name them LABEL=PATH.json")

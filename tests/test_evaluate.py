@@ -299,3 +299,21 @@ def test_cli_reports_errors_with_exit_code_1(tmp_path, dataset, monkeypatch, cap
         main()
     assert exit_info.value.code == 1
     assert "error: unknown metric 'sssim'" in capsys.readouterr().err and not out.exists()
+
+
+def test_records_name_the_jpeg_decoder_and_compare_warns_when_they_differ(tmp_path, dataset, l1_metric, capsys):
+    """Issue 15: the decoder decides numbers. The versions come from PIL.features, the independent source."""
+    from PIL import features
+
+    from bench.compare import ModelResult, compare, read_record
+
+    ev, out = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=False))
+    versions = ev.record["provenance"]["versions"]
+    assert versions["libjpeg"] == features.version("jpg") and "libjpeg-turbo" in versions
+    other = read_record(out)
+    other["provenance"]["versions"]["libjpeg"] = "6b"
+    capsys.readouterr()
+    compare([ModelResult("a", out, read_record(out)), ModelResult("b", out, other)], n_boot=10)
+    assert "different JPEG decoders" in capsys.readouterr().err
+    compare([ModelResult("a", out, read_record(out)), ModelResult("c", out, read_record(out))], n_boot=10)
+    assert "JPEG" not in capsys.readouterr().err
