@@ -185,11 +185,14 @@ def test_validation_keeps_the_best_checkpoint_by_the_named_metric(market, tmp_pa
     assert checkpoint_file(out) == out / BEST
     model, info = load_trained(out, "market")
     assert info["step"] == best + 1
-    # the saved weights are the ones that scored: re-scoring best.pt gives the recorded value
+    # the saved weights are the ones that scored: re-scoring best.pt gives the recorded value. Not to the
+    # last bit: in the full suite it came back 1.5e-6 off (0.0166882 vs 0.0166897; the cause, probably a
+    # uint8 rounding flip of a few pixels, is not yet found), while the steps' values differ by ~1e-3.
     layout = DatasetLayout.open(root, prepared)
     val_set, _ = tuple_dataset(layout, "validation", 3, "msdefgan")
     again = Validation(val_set, layout, "ssim", items=4).score(model, torch.device("cpu"), 2)
-    assert again == pytest.approx(values[best], abs=1e-12)
+    assert again == pytest.approx(values[best], abs=1e-5)
+    assert all(abs(v - values[best]) > 1e-4 for i, v in enumerate(values) if i != best)  # 1e-5 tells the steps apart
     generated = generate("msdefgan", root, tmp_path / "gen", checkpoint=out, pairs_dir=prepared, progress=False,
                          sources=3)
     assert json.loads((generated / "generation.json").read_text())["checkpoint"].endswith(BEST)
