@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bench.errors import DataError
-from bench.io import atomic_path, provenance
+from bench.io import GENERATOR_CHECKPOINT, atomic_path, check_replaceable, provenance
 
 FORMAT = "posetransferbench-generator/1"
 WRAPPER_PREFIX = "model."
@@ -120,6 +120,7 @@ def import_checkpoint(name: str, checkpoint: str | Path, dataset: str, out: str 
     from bench.models import create_model
 
     checkpoint = Path(checkpoint)
+    check_replaceable(Path(out), as_dir=False, kind=GENERATOR_CHECKPOINT)  # before the (slow) model build
     model = create_model(name, dataset, **config)
     converted, notes = convert_state_dict(read_original(checkpoint), model.generator, checkpoint)
     model.generator.load_state_dict(converted, strict=True)
@@ -133,7 +134,7 @@ def import_checkpoint(name: str, checkpoint: str | Path, dataset: str, out: str 
         "notes": notes,
         "provenance": provenance(command="bench import"),
     }
-    with atomic_path(out) as tmp:
+    with atomic_path(out, GENERATOR_CHECKPOINT) as tmp:
         torch.save(record, tmp)
     return {"model": name, "dataset": dataset, "out": str(out), "tensors": len(converted), "notes": notes}
 

@@ -43,7 +43,8 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable, device_name, provenance
+from bench.io import (PER_PAIR, RECORD, SCORES, SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable,
+                      device_name, provenance)
 from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
@@ -380,11 +381,16 @@ def scores(results: dict[str, MetricResult]) -> dict[str, float]:
 
 
 def check_out(out: Path) -> None:
-    """Before any work: the record is a ``.json`` file, and none of the three outputs would replace a folder."""
+    """Before any work: the record is a ``.json`` file, and none of the three outputs would replace
+    anything but an earlier output of its own kind (a folder, the user's JSON or CSV)."""
     if out.suffix != ".json":
         raise BenchError(f"{out}: --out is the result record and must end in .json")
-    for path in (out, per_pair_path(out), scores_path(out)):
-        check_replaceable(path, as_dir=False)
+    for path, kind in output_kinds(out):
+        check_replaceable(path, as_dir=False, kind=kind)
+
+
+def output_kinds(out: Path) -> list[tuple[Path, str]]:
+    return [(out, RECORD), (per_pair_path(out), PER_PAIR), (scores_path(out), SCORES)]
 
 
 def output_digests(out: Path) -> dict[str, str]:
@@ -398,12 +404,13 @@ def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results:
     means the others are complete, and `bench compare` checks they are the ones it was written with."""
     stale = per_pair_path(out)
     if per_pair_columns(results):
-        atomic_write_text(stale, per_pair_csv(pairs, results))
+        atomic_write_text(stale, per_pair_csv(pairs, results), PER_PAIR)
     elif stale.exists():
+        check_replaceable(stale, as_dir=False, kind=PER_PAIR)
         stale.unlink()  # a CSV from an earlier run would not belong to this record
-    atomic_write_json(scores_path(out), scores(results))
+    atomic_write_json(scores_path(out), scores(results), SCORES)
     record = {**record, "outputs_sha256": output_digests(out)}
-    atomic_write_json(out, record)
+    atomic_write_json(out, record, RECORD)
     return record
 
 

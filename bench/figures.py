@@ -27,7 +27,7 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import atomic_path
+from bench.io import IMAGE, SIGNATURE, atomic_path, check_replaceable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,16 +51,28 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig: "Figure", out: Path, *also: Path) -> Path:
-    """Write ``fig`` to ``out`` (and to each of ``also``; format from the suffix) atomically and close it."""
-    outs = [Path(out), *map(Path, also)]
-    for path in outs:
+def check_figure_paths(*paths: Path, kind: str = IMAGE) -> None:
+    """Before drawing: each path ends in .png or .pdf and replaces nothing but an earlier figure (``kind``)."""
+    for path in map(Path, paths):
         if path.suffix.lower() not in SUFFIXES:
             raise BenchError(f"{path}: figure files must end in {' or '.join(SUFFIXES)}")
+        check_replaceable(path, as_dir=False, kind=kind)
+
+
+def save_figure(fig: "Figure", out: Path, *also: Path, kind: str = IMAGE) -> Path:
+    """Write ``fig`` to ``out`` (and to each of ``also``; format from the suffix) atomically and close it.
+
+    Figures are signed (PNG ``Software``, PDF ``Creator``: :data:`bench.io.SIGNATURE`), so an
+    existing file at a figure's path is replaced only if bench drew it; the report, which owns
+    its output folder, passes ``kind="output"``."""
+    outs = [Path(out), *map(Path, also)]
     try:
+        check_figure_paths(*outs, kind=kind)
         for path in outs:
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=DPI, facecolor="white")
+            fmt = path.suffix.lower()[1:]
+            with atomic_path(path, kind) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=DPI, facecolor="white",
+                            metadata={"Software" if fmt == "png" else "Creator": SIGNATURE})
     finally:
         _pyplot().close(fig)
     return outs[0]
@@ -212,14 +224,15 @@ def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
     return fig
 
 
-def bar_charts(results: Path, dataset: str, out: Path, protocol: str = "paper", suffix: str = ".png") -> list[Path]:
+def bar_charts(results: Path, dataset: str, out: Path, protocol: str = "paper", suffix: str = ".png",
+               kind: str = IMAGE) -> list[Path]:
     """One chart per metric (``out/<metric><suffix>``) from the evaluation records under ``results``."""
     from bench.leaderboard import load_results
 
     rows = select_results(load_results(results), dataset, protocol)
     written = []
     for metric in dict.fromkeys(rows["metric"]):
-        written.append(save_figure(bar_chart(rows, metric), Path(out) / f"{metric}{suffix}"))
+        written.append(save_figure(bar_chart(rows, metric), Path(out) / f"{metric}{suffix}", kind=kind))
     return written
 
 

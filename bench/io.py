@@ -22,6 +22,77 @@ from typing import Any
 # is never replaced.
 OUTPUT_MARKER = ".bench-output"
 
+# Files cannot carry a marker beside them, so a file output names its kind and an
+# existing file is replaced only if it is recognisably that kind of bench output: a
+# user's own JSON, CSV, picture or checkpoint at the same path is refused. Images and
+# figures bench writes carry this signature (PNG text chunk, JPEG comment, PDF creator).
+SIGNATURE = "PoseTransferBench"
+RECORD = "a result record"  # evaluate / reid evaluate JSON: an object with its provenance
+SCORES = "a scores file"  # the flat {metric: value} JSON beside a record
+PER_PAIR = "a per-pair scores file"  # CSV with header from,to,<metrics>
+IMAGE = "an image or figure"  # PNG / JPEG / PDF carrying SIGNATURE
+POSE_CHECKPOINT = "a pose-estimator checkpoint"  # torch files of {"format": ...} dicts, loadable with weights_only:
+GENERATOR_CHECKPOINT = "an imported generator checkpoint"  # told apart by their format
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _is_record(path: Path) -> bool:
+    obj = _json_object(path)
+    return obj is not None and isinstance(obj.get("provenance"), dict)
+
+
+def _is_scores(path: Path) -> bool:
+    obj = _json_object(path)
+    return obj is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj.values())
+
+
+def _is_per_pair(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith("from,to")
+    except (OSError, ValueError):
+        return False
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        if path.suffix.lower() == ".pdf":
+            return SIGNATURE.encode() in path.read_bytes()
+        from PIL import Image
+
+        with Image.open(path) as image:
+            info = image.info
+    except Exception:  # noqa: BLE001 - anything unreadable is not a bench image
+        return False
+    comment = info.get("comment", b"")
+    return info.get("Software") == SIGNATURE or (comment.decode("latin-1") if isinstance(comment, bytes) else comment) == SIGNATURE
+
+
+def _checkpoint_format(path: Path) -> object:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return None
+    import torch
+
+    try:  # weights_only: recognising a file never runs code from it
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - a foreign or broken file is simply not ours
+        return None
+    return state.get("format") if isinstance(state, dict) else None
+
+
+FILE_KINDS = {RECORD: _is_record, SCORES: _is_scores, PER_PAIR: _is_per_pair, IMAGE: _is_image,
+              POSE_CHECKPOINT: lambda p: str(_checkpoint_format(p)).startswith("bench-pose-"),
+              GENERATOR_CHECKPOINT: lambda p: str(_checkpoint_format(p)).startswith("posetransferbench-generator/")}
+
 
 def output_kind(folder: Path) -> str | None:
     try:
@@ -30,30 +101,65 @@ def output_kind(folder: Path) -> str | None:
         return None
 
 
-def check_replaceable(path: Path, as_dir: bool, kind: str = "output") -> None:
+def _is_folder_kind(kind: str) -> bool:
+    return kind not in FILE_KINDS and kind != "output"
+
+
+def check_replaceable(path: Path, as_dir: bool, kind: str = "output", legacy: frozenset[str] = frozenset()) -> None:
     """Refuse to replace ``path`` unless bench wrote it as this same kind of output.
 
-    A folder is replaceable only if it is empty or carries :data:`OUTPUT_MARKER`;
-    a folder is never replaced by a file, nor a file by a folder. (Which files a
-    command may write, e.g. only ``*.json`` records, its own options check.)
+    A folder is replaceable only if it is empty or carries :data:`OUTPUT_MARKER` of
+    ``kind`` (or, with no marker, holds only the file names in ``legacy``: a run
+    folder from before markers); a file only if it is recognisably ``kind``
+    (:data:`FILE_KINDS`; the internal kind ``"output"`` checks no content); a folder
+    is never replaced by a file, nor a file by a folder.
     """
     from bench.errors import BenchError
 
+    path = Path(path)
     if not os.path.lexists(path):
-        if path.parent.exists() and not path.parent.is_dir():
-            raise BenchError(f"{path}: its parent {path.parent} is a file, not a folder")
+        parent = next((p for p in path.parents if os.path.lexists(p)), None)
+        if parent is not None and not parent.is_dir():
+            raise BenchError(f"{path}: its parent {parent} is a file, not a folder")
         return
     if path.is_dir() and not path.is_symlink():
         if not as_dir:
             raise BenchError(f"{path}: is a folder; give a file path for this output")
         found = output_kind(path)
-        if any(path.iterdir()) and found is None:
+        try:
+            names = {p.name for p in path.iterdir()}
+        except OSError as err:
+            raise BenchError(f"{path}: cannot read this folder ({err.strerror})") from None
+        if found is None and names and not names <= legacy:
             raise BenchError(f"{path}: exists and was not written by bench (no {OUTPUT_MARKER}); "
                              "refusing to replace it: choose another output path or remove it yourself")
         if found is not None and found != kind:
             raise BenchError(f"{path}: holds {found}, not {kind}; refusing to replace it: choose another output path")
     elif as_dir:
         raise BenchError(f"{path}: is a file; this output is a folder")
+    elif kind in FILE_KINDS and not FILE_KINDS[kind](path):
+        raise BenchError(f"{path}: exists and is not {kind} written by bench; refusing to replace it: "
+                         "choose another output path or remove it yourself")
+
+
+def claim_folder(path: str | Path, kind: str, legacy: frozenset[str] = frozenset()) -> Path:
+    """Make ``path`` a folder bench writes in place (a training run, which resumes there) as ``kind``.
+
+    The same guard as :func:`atomic_path`, before any work: an existing folder must be
+    empty, marked as ``kind``, or hold only ``legacy`` names; it then gets the marker.
+    """
+    from bench.errors import BenchError
+
+    path = Path(path)
+    _make_parent(path)
+    check_replaceable(path, as_dir=True, kind=kind, legacy=legacy)
+    try:
+        path.mkdir(exist_ok=True)
+        if output_kind(path) != kind:
+            (path / OUTPUT_MARKER).write_text(f"{kind}\nwritten by PoseTransferBench, which may write into it as {kind}\n")
+    except OSError as err:
+        raise BenchError(f"{path}: cannot write this folder ({err.strerror})") from None
+    return path
 
 
 def _make_parent(path: Path) -> None:
@@ -84,9 +190,9 @@ def atomic_path(path: str | Path, kind: str = "output") -> Iterator[Path]:
     if path.is_dir() and not path.is_symlink():
         check_replaceable(path, as_dir=True, kind=kind)
     elif path.exists():
-        check_replaceable(path, as_dir=False)
+        check_replaceable(path, as_dir=_is_folder_kind(kind), kind=kind)
     clean_stale_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _temporary(path, ".tmp")
     target = tmp / path.name
     try:
         yield target
@@ -95,15 +201,34 @@ def atomic_path(path: str | Path, kind: str = "output") -> Iterator[Path]:
         check_replaceable(path, as_dir=target.is_dir(), kind=kind)
         if target.is_dir():
             (target / OUTPUT_MARKER).write_text(f"{kind}\nwritten by PoseTransferBench, which may replace it with {kind}\n")
+        _put_in_place(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temporary(path: Path, suffix: str) -> Path:
+    """A hidden folder beside ``path`` (the parent may exist and still refuse writes: a read-only mount, /proc)."""
+    from bench.errors import BenchError
+
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+    except OSError as err:
+        raise BenchError(f"{path}: cannot write in the folder {path.parent} ({err.strerror})") from None
+
+
+def _put_in_place(target: Path, path: Path) -> None:
+    from bench.errors import BenchError
+
+    try:
         if path.is_dir() and not path.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = _temporary(path, ".old")
             os.replace(path, old / path.name)
             os.replace(target, path)
             shutil.rmtree(old)
         else:
             os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as err:
+        raise BenchError(f"{path}: cannot put the output in place ({err.strerror})") from None
 
 
 def clean_stale_temporaries(path: str | Path) -> list[Path]:
@@ -119,18 +244,18 @@ def clean_stale_temporaries(path: str | Path) -> list[Path]:
     return stale
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_text(path: str | Path, text: str, kind: str = "output") -> None:
+    with atomic_path(path, kind) as tmp:
         tmp.write_text(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, kind: str = "output") -> None:
+    with atomic_path(path, kind) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+def atomic_write_json(path: str | Path, obj: Any, kind: str = "output") -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n", kind)
 
 
 # `bench evaluate` writes RESULT.json (the record) and, beside it, RESULT.scores.json:

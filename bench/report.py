@@ -100,11 +100,11 @@ def _figures(metrics_dir: Path, ours: pd.DataFrame, out: Path, generated, roots,
     written = []
     default = ours[ours["setting"].fillna("") == ""] if "setting" in ours else ours  # bars: one per model
     for (kind, protocol), _ in default.groupby(["dataset", "protocol"]):
-        written += bar_charts(metrics_dir, kind, out / f"bars-{kind}-{protocol}", protocol=protocol)
+        written += bar_charts(metrics_dir, kind, out / f"bars-{kind}-{protocol}", protocol=protocol, kind="output")
     for name, models in generated.items():
         if name in roots and models:
             figure, _ = qualitative_figure(roots[name], dict(models), pairs_dirs.get(name), n=4, seed=0)
-            written.append(save_figure(figure, out / f"samples-{name}.png", out / f"samples-{name}.pdf"))
+            written.append(save_figure(figure, out / f"samples-{name}.png", out / f"samples-{name}.pdf", kind="output"))
     return written
 
 
@@ -131,16 +131,16 @@ def _paper_figures(runs: Mapping[str, Mapping[str, Path]], roots, pairs_dirs, ou
             continue
         root, pairs = roots[dataset], pairs_dirs.get(dataset)
         if _trained(models.get("sdgan")):
-            written.append(save_figure(sdgan_scales(models["sdgan"], root, pairs), out / "figures" / f"sdgan-fig5-{dataset}.png"))
+            written.append(save_figure(sdgan_scales(models["sdgan"], root, pairs), out / "figures" / f"sdgan-fig5-{dataset}.png", kind="output"))
         if _trained(models.get("partflow")):
             written.append(save_figure(tang_relations(models["partflow"], root, pairs),
-                                       out / "figures" / f"tang2021-fig7-{dataset}.png"))
+                                       out / "figures" / f"tang2021-fig7-{dataset}.png", kind="output"))
         counts = {label: first_skip_counts(models[m], root, pairs) for m, label in FIG4_MODELS.items() if _trained(models.get(m))}
         if counts:
             from bench.data.layout import DatasetLayout
 
             h, w = DatasetLayout.open(root, pairs).kind.image_size
-            written.append(save_figure(lakhal_mask_counts(counts, h * w), out / "figures" / f"lakhal2018munet-fig4-{dataset}.png"))
+            written.append(save_figure(lakhal_mask_counts(counts, h * w), out / "figures" / f"lakhal2018munet-fig4-{dataset}.png", kind="output"))
             rows = [f"| {label} | {len(c)} | {c.mean():.1f} | {c.min():.1f} | {c.max():.1f} | {100 * (1 - c.mean() / (h * w)):.1f} |"
                     for label, c in counts.items()]
             text = (f"# lakhal2018munet, Fig. 4 (as numbers), {dataset}\n\n"
@@ -167,5 +167,5 @@ def _loss_figures(runs: Mapping[str, Mapping[str, Path]], out: Path) -> list[Pat
                 continue
             if not loss_groups(list(read_train_log(log))):
                 continue
-            written.append(save_figure(loss_curves([run]), out / dataset / f"{model}.png"))
+            written.append(save_figure(loss_curves([run]), out / dataset / f"{model}.png", kind="output"))
     return written

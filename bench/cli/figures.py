@@ -45,8 +45,9 @@ def figure_cmd(
     scale: Optional[int] = typer.Option(None, "--scale", help="integer enlargement (default: about 256 px high)"),
 ) -> None:
     """Qualitative grid: source | target pose | ground truth | each model's output, one row per pair."""
-    from bench.figures import qualitative_figure, save_figure
+    from bench.figures import check_figure_paths, qualitative_figure, save_figure
 
+    check_figure_paths(out)  # before decoding anything
     fig, shown = qualitative_figure(dataset, _named_dirs(generated), pairs_dir, _pairs(pair), n_pairs, seed, scale)
     save_figure(fig, out)
     for a, b in shown:
@@ -77,8 +78,9 @@ def curves_cmd(
     out: Path = typer.Option(..., "--out", help="figure file, .png or .pdf"),
 ) -> None:
     """Training-loss curves, one panel per network (G, each discriminator)."""
-    from bench.figures import loss_curves, save_figure
+    from bench.figures import check_figure_paths, loss_curves, save_figure
 
+    check_figure_paths(out)
     save_figure(loss_curves(runs), out)
     typer.echo(str(out))
 

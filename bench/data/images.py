@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from bench.errors import DataError
-from bench.io import atomic_path
+from bench.io import IMAGE, SIGNATURE, atomic_path
 
 
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -54,12 +54,34 @@ def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
     return image.convert("RGB")
 
 
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_format(path: str | Path) -> str:
+    """The Pillow format of an image bench writes at ``path`` (by suffix); checked before any work."""
+    path = Path(path)
+    try:
+        return IMAGE_SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise DataError(path, f"image files must end in {', '.join(IMAGE_SUFFIXES)}") from None
+
+
 def save_image(path: str | Path, array: np.ndarray, **options: Any) -> None:
-    """Write a uint8 (H, W, 3) or (H, W) array atomically; format from the suffix (PIL options pass through)."""
+    """Write a uint8 (H, W, 3) or (H, W) array atomically as PNG or JPEG (by suffix; PIL options pass
+    through), signed (:data:`bench.io.SIGNATURE`) so that a later run may replace it and nothing else."""
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise ValueError(f"expected a uint8 (H, W, 3) or (H, W) array, got {array.dtype} {array.shape}")
     path = Path(path)
+    fmt = image_format(path)
     image = Image.fromarray(array)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()), **options)
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Software", SIGNATURE)
+        options = {"pnginfo": info, **options}
+    else:
+        options = {"comment": SIGNATURE, **options}
+    with atomic_path(path, IMAGE) as tmp:
+        image.save(tmp, format=fmt, **options)

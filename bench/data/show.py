@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.draw import draw_skeleton, overlay_mask
-from bench.data.images import load_image, save_image
+from bench.data.images import image_format, load_image, save_image
 from bench.data.layout import DatasetLayout
 from bench.data.masks import pg2_masks
 from bench.errors import DataError
@@ -91,6 +91,10 @@ def contact_sheet(
     pairs_dir: str | Path | None = None,
 ) -> list[tuple[str, str]]:
     """Write a PNG of ``n`` randomly drawn pairs of ``split``; returns the pairs shown."""
+    from bench.io import IMAGE, check_replaceable
+
+    image_format(out_png)  # a bad suffix or a foreign file at --out: refused before any work
+    check_replaceable(Path(out_png), as_dir=False, kind=IMAGE)
     layout = DatasetLayout.open(dataset_dir, pairs_dir)
     pairs = read_pairs(layout.pairs(split))
     if not pairs:

@@ -26,7 +26,7 @@ from bench.data.annotations import read_annotations
 from bench.data.keypoints import FLIP_PERMUTATION, MISSING, NUM_KEYPOINTS
 from bench.data.layout import DatasetLayout
 from bench.errors import DataError
-from bench.io import atomic_path, provenance
+from bench.io import POSE_CHECKPOINT, atomic_path, check_replaceable, provenance
 from bench.pose_estimator.heatmap import (
     CHECKPOINT_FORMAT,
     HeatmapConfig,
@@ -282,7 +282,7 @@ def calibrate_thresholds(
 
 def save_checkpoint(path: Path, net: HeatmapNet, config: HeatmapConfig, meta: dict[str, Any]) -> None:
     checkpoint = {"format": CHECKPOINT_FORMAT, "state_dict": net.state_dict(), "config": config_dict(config), "provenance": meta}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, POSE_CHECKPOINT) as tmp:
         torch.save(checkpoint, tmp)
 
 
@@ -295,6 +295,7 @@ def train_heatmap_estimator(
     dataset: str | Path, out: str | Path, config: PoseTrainConfig = PoseTrainConfig(), progress: bool = False
 ) -> HeatmapEstimator:
     """Train on ``dataset``'s training split, write the checkpoint to ``out``, return the estimator."""
+    check_replaceable(Path(out), as_dir=False, kind=POSE_CHECKPOINT)  # before minutes of training
     torch.manual_seed(config.seed)
     started, cpu_started = time.perf_counter(), time.process_time()
     layout = DatasetLayout.open(dataset)

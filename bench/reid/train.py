@@ -19,7 +19,7 @@ from torch import nn
 
 from bench.data.images import load_image
 from bench.errors import BenchError
-from bench.io import atomic_path, atomic_write_json, device_name, provenance
+from bench.io import RECORD, atomic_path, atomic_write_json, check_replaceable, device_name, provenance
 from bench.reid.evaluate import evaluate_ranking
 from bench.reid.market import MarketImage, folder, list_images
 from bench.reid.model import ReIDNet, features, init_label
@@ -200,11 +200,12 @@ def training_items(dataset_root: str | Path, kept: list[str], generated: str | P
 def write_record(run: str | Path, dataset_root: str | Path, out: str | Path, generator: str, p: float,
                  convention: str = "market") -> dict:
     """``bench reid evaluate``: the scores of one (generator, p) cell as a JSON record."""
+    check_replaceable(Path(out), as_dir=False, kind=RECORD)
     result = evaluate_reid(run, dataset_root, convention)
     record = {"model": generator, "p": p, "experiment": "li2020pona Table VI (re-ID with generated images)",
               "dataset": {"kind": "market", "root": str(dataset_root), "folder": Path(dataset_root).name},
               **result, "provenance": provenance(device=device_name("cpu"))}
-    atomic_write_json(out, record)
+    atomic_write_json(out, record, RECORD)
     return record
 
 
