@@ -54,7 +54,9 @@ def train(
     entry = MODELS.get(model_name)  # unknown name: a clear error listing valid ones
     if entry.meta.get("trainable") is False:
         raise BenchError(f"{model_name} is a reference row and is not trained: use `bench generate {model_name}`")
-    claim_run_folder(out)  # a dataset or the user's folder given as --out: refused before any work
+    from bench.train.trainer import check_run_folder
+
+    check_run_folder(out)  # a dataset or the user's folder given as --out: refused before any work
     layout = DatasetLayout.open(dataset, pairs_dir)
     overrides = dict(overrides or {})
     if iterations is not None:
@@ -100,23 +102,6 @@ def train(
         return trainer.fit(resume=resume)
     finally:
         shutdown()
-
-
-def claim_run_folder(out: Path) -> None:
-    """``out`` becomes (or already is) a training-run folder: training writes and resumes in place, so the
-    guard of :func:`bench.io.atomic_path` runs here. A folder from before markers is accepted when it
-    holds nothing but a run's own files."""
-    from bench.io import claim_folder, clean_stale_temporaries
-    from bench.train.trainer import CHECKPOINT, FINAL, LOG, META
-    from bench.train.validation import BEST
-
-    names = (CHECKPOINT, FINAL, LOG, META, BEST, "config.yaml")
-    for name in names:  # what a kill -9 during a checkpoint write leaves
-        clean_stale_temporaries(Path(out) / name)
-    claim_folder(out, RUN_KIND, legacy=frozenset(names))
-
-
-RUN_KIND = "a training run"
 
 
 def generate(

@@ -51,7 +51,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench.data.dataset import collate
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, device_name, provenance
+from bench.io import (atomic_write_json, atomic_write_text, check_replaceable, claim_folder, clean_stale_temporaries,
+                      device_name, provenance)
 from bench.models.base import Batch, PoseTransferModel
 from bench.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint, seed_everything
 from bench.train.config import TrainConfig
@@ -71,6 +72,23 @@ RESUMABLE_CHANGES = ("iterations", "log_every", "ckpt_every", "num_workers", "de
 
 # torch 2.13 deprecates DDP's broadcast_buffers for forward_sync_buffers (which still syncs
 # buffers once at construction: harmless, every rank's D starts identical anyway).
+RUN_KIND = "a training run"
+# A run folder from before output markers is accepted when it holds nothing but these.
+_RUN_FILES = frozenset({CHECKPOINT, FINAL, LOG, META, BEST, "config.yaml"})
+
+
+def check_run_folder(run_dir: str | Path) -> None:
+    """Before any work: ``run_dir`` is new, empty, or a training run bench wrote (training writes and
+    resumes in place, so this is the guard :func:`bench.io.atomic_path` gives other outputs)."""
+    for name in _RUN_FILES:  # what a kill -9 during a checkpoint write leaves
+        clean_stale_temporaries(Path(run_dir) / name)
+    check_replaceable(Path(run_dir), as_dir=True, kind=RUN_KIND, legacy=_RUN_FILES)
+
+
+def claim_run_folder(run_dir: str | Path) -> None:
+    claim_folder(run_dir, RUN_KIND, legacy=_RUN_FILES)
+
+
 _NO_FORWARD_BUFFER_SYNC = (
     {"forward_sync_buffers": False}
     if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
@@ -308,7 +326,7 @@ class Trainer:
             seed_everything(cfg.seed + self.dist.rank)
         self._wrap()
         if self.dist.is_main and self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            claim_run_folder(self.run_dir)
             self._truncate_log()
             self._write_meta("running")
 
