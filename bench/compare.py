@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError, DataError
-from bench.io import provenance, record_files
+from bench.io import provenance, read_text, record_files
 from bench.leaderboard import Cell, Column, Grid, LABELS, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
 from bench.leaderboard import higher_is_better as registry_direction
 from bench.leaderboard import row_label
@@ -132,10 +132,10 @@ class ModelResult:
 
 
 def read_record(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise DataError(path, "result file does not exist")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "result file does not exist") from None
+        record = json.loads(read_text(path, "result file"))
     except json.JSONDecodeError as err:
         raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
     for key in ("model", "dataset", "protocol", "metrics"):
@@ -223,10 +223,9 @@ def resolve(spec: str, results: Path, dataset: str | None, protocol: str) -> Mod
 
 def read_per_pair(path: Path) -> tuple[list[Pair], dict[str, np.ndarray]]:
     """A per-pair CSV (``from, to, <metric>...``) as its pairs and one score array per metric."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(path, "per-pair score file does not exist (the record names it)") from None
+    if not path.exists():
+        raise DataError(path, "per-pair score file does not exist (the record names it)")
+    lines = read_text(path, "per-pair score file").splitlines()
     rows = list(csv.reader(lines))
     if not rows or rows[0][:2] != ["from", "to"]:
         raise DataError(path, "per-pair CSV must start with a 'from,to,<metric>...' header", 1)

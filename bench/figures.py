@@ -27,7 +27,7 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import IMAGE, SIGNATURE, atomic_path, check_replaceable
+from bench.io import IMAGE, SIGNATURE, atomic_path, check_replaceable, read_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,10 +241,7 @@ def bar_charts(results: Path, dataset: str, out: Path, protocol: str = "paper", 
 
 def read_train_log(path: Path) -> dict[str, np.ndarray]:
     """A training log CSV (a ``step`` column, then numbers) as one float array per column."""
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except FileNotFoundError:
-        raise DataError(path, "training log does not exist") from None
+    rows = list(csv.reader(read_text(path, "training log").splitlines()))
     if not rows or "step" not in rows[0]:
         raise DataError(path, "training log needs a header with a 'step' column", 1)
     header, values = rows[0], []

@@ -258,6 +258,30 @@ def atomic_write_json(path: str | Path, obj: Any, kind: str = "output") -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n", kind)
 
 
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file; a missing file, a folder, a byte-order mark or bytes that are not UTF-8 are one
+    :class:`~bench.errors.DataError` naming the file (and the line)."""
+    from bench.errors import DataError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, f"{what} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(path, f"is a folder, not a {what}") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read {what}: {err.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise DataError(path, "starts with a UTF-8 byte-order mark (BOM), which the original readers do not expect; "
+                              "save the file as UTF-8 without BOM", 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(path, f"byte {data[err.start]:#04x} is not UTF-8 text; the file must be UTF-8", line) from None
+
+
 # `bench evaluate` writes RESULT.json (the record) and, beside it, RESULT.scores.json:
 # the flat {metric: value} file DVC tracks as metrics. Readers of records skip the latter.
 SCORES_SUFFIX = ".scores.json"

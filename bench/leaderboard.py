@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError, DataError
-from bench.io import record_files
+from bench.io import read_text, record_files
 from bench.registry import METRICS, MODELS, UnknownNameError
 from bench.setting import Setting
 
@@ -91,7 +91,7 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     rows = []
     for path in record_files(root):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(read_text(path, "evaluation record"))
         except json.JSONDecodeError as err:
             raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
         dataset = _record_field(record, "dataset", path)

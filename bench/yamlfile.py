@@ -29,13 +29,12 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 def read_yaml(path: str | Path) -> Any:
     """The parsed file (``{}`` when empty); a missing file, bad YAML or a duplicate key names file and line."""
+    from bench.io import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(path, f"cannot read: {err}") from None
+    if not path.exists():
+        raise DataError(path, "file not found")
+    text = read_text(path, "YAML file")
     loader = _StrictLoader(text)
     loader.name = str(path)
     try:

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.data.keypoints import MISSING, NUM_KEYPOINTS
 from bench.errors import DataError
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, read_text
 
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"
@@ -27,20 +27,7 @@ Annotations = dict[str, np.ndarray]
 
 def read_lines(path: Path, what: str) -> list[str]:
     """The lines of a UTF-8 text file; a byte-order mark or bytes that are not UTF-8 are errors naming the line."""
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise DataError(path, f"is a folder, not a {what}") from None
-    except OSError as err:
-        raise DataError(path, f"cannot read {what}: {err.strerror}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise DataError(path, "starts with a UTF-8 byte-order mark (BOM), which the original readers do not expect; "
-                              "save the file as UTF-8 without BOM", 1)
-    try:
-        return data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DataError(path, f"byte {data[err.start]:#04x} is not UTF-8 text; the file must be UTF-8", line) from None
+    return read_text(path, what).splitlines()
 
 
 def _parse_coords(text: str, path: Path, line: int, field: str) -> list[int]:

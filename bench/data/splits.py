@@ -39,7 +39,7 @@ from bench.data.annotations import Annotations, format_pairs, read_annotations, 
 from bench.data.keypoints import MISSING, REQUIRED_FOR_PAIRS
 from bench.data.layout import KINDS, SPLITS, DatasetKind, DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import atomic_write_bytes, atomic_write_json, provenance
+from bench.io import atomic_write_bytes, atomic_write_json, provenance, read_text
 
 IMAGES_FOR_TEST = 12000  # pose-gan cmd.py --images_for_test
 SEED = 0
@@ -200,10 +200,7 @@ def format_tuples(tuples: Iterable[Tuple], k: int) -> str:
 def read_tuples(path: str | Path, k: int | None = None) -> list[Tuple]:
     """Read ``to,from_1,...,from_K``; with ``k`` keep the first k sources (k <= K)."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise DataError(path, f"cannot read tuples file: {err.strerror}") from None
+    lines = read_text(path, "tuples file").splitlines()
     header = lines[0].split(",") if lines else []
     n = len(header) - 1
     if n < 1 or header != ["to"] + [f"from_{i}" for i in range(1, n + 1)]:
@@ -240,7 +237,7 @@ def _guess_kind(paths: Iterable[Path | None]) -> DatasetKind:
 def _numbered_pairs(path: Path) -> list[tuple[int, str, str]]:
     """``read_pairs`` with the 1-based line of each pair (it skips the same blank lines)."""
     pairs = read_pairs(path)
-    numbers = [i for i, row in enumerate(path.read_text().splitlines()[1:], start=2) if row.strip()]
+    numbers = [i for i, row in enumerate(read_text(path, "pairs file").splitlines()[1:], start=2) if row.strip()]
     return [(line, a, b) for line, (a, b) in zip(numbers, pairs)]
 
 

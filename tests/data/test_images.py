@@ -67,6 +67,20 @@ def test_unreadable_files(tmp_path):
 def test_save_rejects_bad_arrays_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         save_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.float32))
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match=r"a\.unknown-suffix: image files must end in \.png, \.jpg, \.jpeg"):
         save_image(tmp_path / "a.unknown-suffix", np.zeros((4, 4, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_images_are_signed_and_only_signed_ones_replaced(tmp_path):
+    """A user's picture at the output path is refused; bench's own (PNG text chunk / JPEG comment) is replaced."""
+    from bench.errors import BenchError
+
+    for name in ("a.png", "a.jpg"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)  # the user's
+        with pytest.raises(BenchError, match="is not an image or figure written by bench"):
+            save_image(tmp_path / name, np.zeros((4, 4, 3), np.uint8))
+        (tmp_path / name).unlink()
+        for value in (0, 255):  # written, then replaced by the next run
+            save_image(tmp_path / name, np.full((4, 4, 3), value, np.uint8))
+        assert np.asarray(Image.open(tmp_path / name)).min() >= 250
