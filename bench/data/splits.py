@@ -26,6 +26,7 @@ passed; each file is then written atomically, the manifest last.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -398,6 +399,7 @@ def prepare(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} exists and is not a folder")
+    check_own_outputs(out, ["pairs-train.csv", "pairs-test.csv", MANIFEST])  # before the work; again before writing
     layout, inputs = _resolve_inputs(dataset, annotations_train, annotations_test,
                                      official_pairs_train, official_pairs_test, use_official)
     kind_ = _resolve_kind(layout, kind, inputs)
@@ -417,10 +419,34 @@ def prepare(
 
     manifest = _manifest(kind_, size, inputs, results, files, tuples_summary, images_for_test, seed,
                          images_checked=layout is not None and check_image_files)
+    check_own_outputs(out, [*files, MANIFEST])
     for name, data in files.items():
         atomic_write_bytes(out / name, data)
-    atomic_write_json(out / "manifest.json", manifest)
+    atomic_write_json(out / MANIFEST, manifest)
     return manifest
+
+
+MANIFEST = "manifest.json"
+
+
+def check_own_outputs(out: Path, names: Iterable[str]) -> None:
+    """Refuse to replace a file in ``out`` that an earlier ``bench data prepare`` did not write, or that was
+    changed since: its manifest lists the sha256 of every file it wrote (``--out`` may be a dataset folder)."""
+    existing = [name for name in names if (out / name).exists()]
+    if not existing:
+        return
+    try:
+        previous = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        written = previous["outputs"] if "rule" in previous else {}
+    except (OSError, ValueError, TypeError, KeyError):
+        written = {}
+    for name in existing:
+        path = out / name
+        ours = isinstance(written, dict) and bool(written) and (
+            name == MANIFEST or (path.is_file() and written.get(name) == hashlib.sha256(path.read_bytes()).hexdigest()))
+        if not ours:
+            raise BenchError(f"{path}: exists and was not written by `bench data prepare` (or was changed since); "
+                             "refusing to replace it: choose another --out or remove it yourself")
 
 
 def _resolve_kind(layout: DatasetLayout | None, kind: str | None, inputs: Mapping[str, SplitInput]) -> DatasetKind:

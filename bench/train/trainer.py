@@ -289,8 +289,12 @@ class Trainer:
         """Resuming another model (another variant, dataset or option set) is refused by name, before any weights."""
         for key, what in (("model", "model"), ("dataset", "dataset"), ("model_options", "model options")):
             if key in saved and key in self.spec and saved[key] != self.spec[key]:
-                raise BenchError(f"cannot resume: the checkpoint holds a run of {what} {saved[key]!r}, "
-                                 f"not {self.spec[key]!r}; choose another --out or drop --resume")
+                old, new = saved[key], self.spec[key]
+                if isinstance(old, dict) and isinstance(new, dict):  # name only the options that differ
+                    keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+                    old, new = ({k: d.get(k) for k in keys} for d in (saved[key], self.spec[key]))
+                raise BenchError(f"cannot resume: the checkpoint holds a run of {what} {old!r}, "
+                                 f"not {new!r}; choose another --out or drop --resume")
 
     def _check_same_config(self, saved: dict[str, Any]) -> None:
         """A resumed run must train the same way; only its length and bookkeeping may change."""

@@ -65,7 +65,7 @@ def test_bad_header_and_duplicates(tmp_path):
         read_annotations(write(tmp_path, GOOD_ROW, header="name,y,x"))
     with pytest.raises(DataError, match=":3: duplicate image name"):
         read_annotations(write(tmp_path, GOOD_ROW, GOOD_ROW))
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="absent.csv: annotation file does not exist"):
         read_annotations(tmp_path / "absent.csv")
 
 
