@@ -8,71 +8,15 @@ project's own; each case says which input it breaks.
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.cli import main
-from bench.data.synth import synthesize
 from bench.io import OUTPUT_MARKER
-
-SYNTH = {"identities_train": 3, "identities_test": 2, "progress": False}
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict[str, Path]:
-    """A tiny synthetic Market set with prepared pairs and source-copy images (reference row, no training)."""
-    root = tmp_path_factory.mktemp("bad")
-    data = root / "synth-market"
-    synthesize("synth-market", data, seed=0, **SYNTH)
-    prepared = root / "prepared"
-    assert run(["data", "prepare", "--dataset", str(data), "--out", str(prepared), "--images-for-test", "6"])[0] == 0
-    generated = root / "generated"
-    assert run(["generate", "source-copy", "--dataset", str(data), "--pairs-dir", str(prepared), "--out", str(generated),
-                "--quiet"])[0] == 0
-    return {"root": root, "data": data, "prepared": prepared, "generated": generated}
-
-
-def run(argv: list[str]) -> tuple[int, str]:
-    """``bench ARGV`` in-process, as the console script runs it: (exit status, stderr)."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    err, out = io.StringIO(), io.StringIO()
-    saved = sys.argv
-    sys.argv = ["bench", *argv]
-    code = 0
-    try:
-        with redirect_stderr(err), redirect_stdout(out):
-            main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = saved
-    return code, err.getvalue()
-
-
-def refused(argv: list[str], message: str) -> str:
-    code, err = run(argv)
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 1, err
-    assert "Traceback" not in err, err
-    assert len(lines) == 1 and message in lines[0], err
-    return lines[0]
-
-
-def evaluate_argv(world, out: Path, *extra: str, generated: Path | None = None, pairs: Path | None = None) -> list[str]:
-    return ["evaluate", str(generated or world["generated"]), "--dataset", str(world["data"]), "--pairs-dir",
-            str(pairs or world["prepared"]), "--metrics", "ssim,psnr", "--out", str(out), *extra]
+from badinput_cli import evaluate_argv, refused, run, tree_digest
 
 
 # ------------------------------------------------------------------------------ outputs that would replace data
