@@ -40,7 +40,10 @@ How it is fast: the Gaussian filter is separable and only the cropped part of
 each filtered map is ever used. Instead of the five maps x, y, x², y², xy we
 filter four: s = x + y, d = x - y, s², d²; then ux² + uy² = (us² + ud²) / 2,
 2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2 and 2 vxy = (vs - vd) / 2.
-Two implementations:
+Three implementations; the default (precision "float64") is the compiled
+kernel of :mod:`bench.metrics.pixel_kernel` (the same maps, per pair, only the
+windows that reach its support), exact and the fastest; the two below are kept
+as the "checked" / "float32" options and as a second float64 reference in tests:
 
 - float32 (:func:`ssim_float32`): uint8 planes laid out (H, W, C, pairs) so that
   maps, channels and pairs are innermost; two depthwise ``conv2d`` (1 x K then
@@ -58,7 +61,7 @@ Precision (``precision=`` of :func:`ssim_scores`):
   distance to the centre, squared - can be 65025 where C2 = 2 (0.03 * 255)² is 117.
   Measured: 5e-5 on near-constant generated images (data_range 1), 9e-5 on the
   adversarial scenes of tests/metrics/test_ssim.py, ~1e-7 on generator outputs.
-- "checked" (default) computes float32 and, per pair, the first-order effect of
+- "checked" computes float32 and, per pair, the first-order effect of
   those errors on the score: with Q = E[v²] as filtered, a variance error
   u * Q_s moves the score by 2 vd / B² times it and u * Q_d by 2 (vs + C2) / B²
   (B = vs + vd + C2), so ``estimate = mean over map and channels of
