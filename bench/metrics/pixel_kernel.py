@@ -1,22 +1,25 @@
 """SSIM in float64, compiled: one pass per pair over the cropped output, pairs in parallel.
 
-The same computation as :class:`bench.metrics.ssim.GaussianWindow` (the authors'
-``compare_ssim`` call: Gaussian-weighted statistics, scipy's ``reflect`` border,
-the 5 px crop), arranged so that a core does the ~1.5 M multiply-adds of a Market
-pair at SIMD speed instead of spending most of its time on layout copies and
-elementwise passes over batched tensors:
+The authors' ``compare_ssim`` call (Gaussian-weighted statistics, scipy's
+``reflect`` border, the 5 px crop), arranged so that a core does the ~1.5 M
+multiply-adds of a Market pair at SIMD speed instead of spending most of its
+time on layout copies and elementwise passes over batched tensors (what the
+earlier banded-matmul float64 path in torch did, 4-5x slower):
 
-- per pair and channel, the four maps s = x + y - 255, d = x - y, s², d² are
-  written once into a small reflect-extended buffer (1 row / column beyond the
-  crop for the 13-tap kernel, none for the 11-tap one);
-- the row filter runs over contiguous rows (the inner loop over columns
-  vectorises), only for the rows the crop keeps; the column filter then reads
-  each filtered row at ``j + t`` without any reflection, and each output pixel's
-  SSIM is summed at once, so no map of the whole image is ever stored;
+- per pair, the four maps s = x + y - 255, d = x - y, s², d² of each channel are
+  written once, interleaved per column (``4 * c + q``), into a dense buffer that
+  covers only the window of outputs reaching the pair's support (the mask's
+  bounding box, or the image between DeepFashion's padded columns), reflect-
+  extended by 1 px for the 13-tap kernel. Outside it both images are one
+  constant, so d = 0, every variance is 0 and SSIM is exactly 1;
+- the filter length is a compile-time constant (:func:`kernel`), so the tap loops
+  unroll and the loops over a row's columns vectorise with the sums in registers;
+  each output row is filtered by rows, then by columns (taps 4 apart), and its SSIM
+  summed at once: no map of the whole image is stored;
 - ``numba.prange`` spreads the pairs over the threads of the caller's setting.
 
-Masked images (mask-SSIM) and the DeepFashion columns of padding are applied
-while the buffer is filled, so the caller never copies the images.
+The mask (black background) and the padding are applied while the buffer is
+filled, so the caller never copies the images.
 """
 from __future__ import annotations
 

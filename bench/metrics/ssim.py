@@ -40,15 +40,16 @@ How it is fast: the Gaussian filter is separable and only the cropped part of
 each filtered map is ever used. Instead of the five maps x, y, x², y², xy we
 filter four: s = x + y, d = x - y, s², d²; then ux² + uy² = (us² + ud²) / 2,
 2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2 and 2 vxy = (vs - vd) / 2.
-Two implementations:
+Two implementations. The default (precision "float64") is the compiled kernel
+of :mod:`bench.metrics.pixel_kernel` (the same four maps, per pair, only the
+windows that reach its support), exact and the fastest. The other is kept for
+the "checked" and "float32" options:
 
 - float32 (:func:`ssim_float32`): uint8 planes laid out (H, W, C, pairs) so that
   maps, channels and pairs are innermost; two depthwise ``conv2d`` (1 x K then
   K x 1) in the channels-last layout oneDNN vectorises; every elementwise step
   runs on runs of C * pairs contiguous floats. s and d are centred on each
   image-channel's integer mean (variances ignore the shift; float32 keeps bits).
-- float64 (:class:`GaussianWindow`): banded matrix products (the reflect
-  boundary folded into the matrices), batched over pairs, channels and maps.
 
 Precision (``precision=`` of :func:`ssim_scores`):
 
@@ -58,7 +59,7 @@ Precision (``precision=`` of :func:`ssim_scores`):
   distance to the centre, squared - can be 65025 where C2 = 2 (0.03 * 255)² is 117.
   Measured: 5e-5 on near-constant generated images (data_range 1), 9e-5 on the
   adversarial scenes of tests/metrics/test_ssim.py, ~1e-7 on generator outputs.
-- "checked" (default) computes float32 and, per pair, the first-order effect of
+- "checked" computes float32 and, per pair, the first-order effect of
   those errors on the score: with Q = E[v²] as filtered, a variance error
   u * Q_s moves the score by 2 vd / B² times it and u * Q_d by 2 (vs + C2) / B²
   (B = vs + vd + C2), so ``estimate = mean over map and channels of
@@ -85,7 +86,6 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -102,9 +102,6 @@ WIN_SIZE = 11  # the crop: (WIN_SIZE - 1) // 2 px per border, in both convention
 TRUNCATE = {"legacy-13": 4.0, "skimage-11": 3.5}
 FASHION_PAD = 40  # px per side: 176 -> 256 (PATN addBounding)
 PRECISIONS = ("checked", "float64", "float32")
-# Pixels (H x W) per batched step: 4 Market pairs, 1 padded DeepFashion pair; the maps
-# of a step then stay near the L2/L3 caches (tests/benchmarks/test_pixel_metrics_speed.py).
-CHUNK_PIXELS = 4 * 128 * 64
 # The float32 path keeps pairs innermost, so it wants more of them per step (16 Market pairs).
 FLOAT32_CHUNK_PIXELS = 16 * 128 * 64
 # "checked": a pair is recomputed in float64 unless KAPPA * estimate + FLOOR <= TOLERANCE (see module doc).
@@ -142,168 +139,12 @@ def filter_matrix(n: int, taps: np.ndarray, crop: int) -> np.ndarray:
     return matrix
 
 
-@dataclass(frozen=True)
-class Band:
-    """Rows [start, stop) of a banded matrix, restricted to its nonzero columns [lo, hi)."""
-
-    start: int
-    stop: int
-    lo: int
-    hi: int
-    weights: torch.Tensor
-
-
-def bands(matrix: np.ndarray, rows: int, dtype: torch.dtype) -> list[Band]:
-    out = []
-    for start in range(0, matrix.shape[0], rows):
-        block = matrix[start : start + rows]
-        cols = np.flatnonzero(block.any(axis=0))
-        lo, hi = int(cols[0]), int(cols[-1]) + 1
-        out.append(Band(start, start + len(block), lo, hi, torch.tensor(block[:, lo:hi], dtype=dtype)))
-    return out
-
-
-def equal_bands(n: int, target: int) -> int:
-    """Band width that splits ``n`` into equal bands, as close to ``target`` as the divisors of n allow."""
-    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - target), d))
-
-
-@dataclass
-class GaussianWindow:
-    """The cropped Gaussian filter of one image size and kernel convention, as banded matmuls.
-
-    ``__call__`` takes maps laid out (H, M, W) (M = maps x channels x pairs) and
-    returns them filtered and cropped as (B, H - 10, M, (W - 10) / B): rows
-    first (one left-multiplication per band of ``band`` output rows, on a
-    contiguous slice of input rows), then columns, in B bands of equal width
-    that each fill one contiguous block of the output (the column order is
-    given up: SSIM only averages over pixels). Bands keep the products near the
-    13 (or 11) multiply-adds per output that the filter needs, where dense
-    products would spend 128 and 64.
-    """
-
-    size: tuple[int, int]
-    kernel: str = "legacy-13"
-    band: int = 16
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.kernel not in TRUNCATE:
-            raise ValueError(f"unknown SSIM kernel {self.kernel!r}; valid: {', '.join(TRUNCATE)}")
-        if min(self.size) < WIN_SIZE:
-            raise ValueError(f"images of size {self.size} are smaller than the SSIM window {WIN_SIZE}")
-        taps, crop = gaussian_taps(TRUNCATE[self.kernel]), (WIN_SIZE - 1) // 2
-        self.rows = filter_matrix(self.size[0], taps, crop)
-        self.cols = filter_matrix(self.size[1], taps, crop)
-        self.out_size = (self.rows.shape[0], self.cols.shape[0])
-        self.col_band = equal_bands(self.out_size[1], self.band + 8)
-
-    def bands(self, dtype: torch.dtype) -> tuple[list[Band], list[Band]]:
-        """Row bands and (transposed) column bands in ``dtype``, built once."""
-        if dtype not in self._cache:
-            cols = [Band(b.start, b.stop, b.lo, b.hi, b.weights.T.contiguous()) for b in bands(self.cols, self.col_band, dtype)]
-            self._cache[dtype] = (bands(self.rows, self.band, dtype), cols)
-        return self._cache[dtype]
-
-    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
-        height, m, width = maps.shape
-        row_bands, col_bands = self.bands(maps.dtype)
-        out_h = self.out_size[0]
-        flat = maps.reshape(height, m * width)
-        down = torch.empty(out_h, m * width, dtype=maps.dtype)
-        for band in row_bands:
-            torch.mm(band.weights, flat[band.lo : band.hi], out=down[band.start : band.stop])
-        down = down.view(out_h * m, width)
-        out = torch.empty(len(col_bands), out_h * m, self.col_band, dtype=maps.dtype)
-        for i, band in enumerate(col_bands):
-            torch.mm(down[:, band.lo : band.hi], band.weights, out=out[i])
-        return out.view(len(col_bands), out_h, m, self.col_band)
-
-
-# ----------------------------------------------------------------------------- batched SSIM
-
-
-def _statistics(window: GaussianWindow, generated: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Filtered s, d, s², d² of uint8 (P, H, W, C) pairs: (4, B, H', C*P, W'/B) (pixel order aside).
-
-    s is centred on 255 (variances ignore the shift; float32 keeps more bits).
-    """
-    pairs, height, width, channels = generated.shape
-    layout = (height, channels, pairs, width)  # rows lead, columns trail
-    x = torch.empty(layout, dtype=dtype).copy_(generated.permute(1, 3, 0, 2))
-    y = torch.empty(layout, dtype=dtype).copy_(targets.permute(1, 3, 0, 2))
-    maps = torch.empty(height, 4, channels, pairs, width, dtype=dtype)
-    s, d, s2, d2 = maps.unbind(1)
-    torch.add(x, y, out=s).sub_(255.0)
-    torch.sub(x, y, out=d)
-    torch.mul(s, s, out=s2)
-    torch.mul(d, d, out=d2)
-    filtered = window(maps.view(height, 4 * channels * pairs, width))  # (B, H', 4*C*P, W'/B)
-    b, out_h, _, w = filtered.shape
-    return filtered.view(b, out_h, 4, channels * pairs, w).movedim(2, 0)
-
-
-def ssim_batch(
-    window: GaussianWindow, generated: torch.Tensor, targets: torch.Tensor, data_range: torch.Tensor, precision: str = "float64"
-) -> torch.Tensor:
-    """(P,) float64 SSIM of uint8 (P, H, W, C) pairs; ``data_range`` (P,) float64 per pair."""
-    dtype = torch.float64 if precision == "float64" else torch.float32
-    mean_s, mean_d, var_s, var_d = _statistics(window, generated, targets, dtype).unbind(0)
-    var_s.addcmul_(mean_s, mean_s, value=-1)
-    var_d.addcmul_(mean_d, mean_d, value=-1)
-    luma_s = mean_s.add_(255.0).square_()
-    luma_d = mean_d.square_()
-    channels = generated.shape[-1]
-    c1 = (2 * (K1 * data_range) ** 2).repeat(channels).to(dtype).view(-1, 1)  # (C*P, 1): channel-major
-    c2 = (2 * (K2 * data_range) ** 2).repeat(channels).to(dtype).view(-1, 1)
-    # SSIM = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), numerator and denominator doubled.
-    numerator = (luma_s - luma_d).add_(c1).mul_((var_s - var_d).add_(c2))
-    denominator = luma_s.add_(luma_d).add_(c1).mul_(var_s.add_(var_d).add_(c2))
-    ssim_map = numerator.div_(denominator)  # (B, H', C*P, W'/B)
-    per_channel = ssim_map.sum(dim=(0, 1, 3), dtype=torch.float64) / (window.out_size[0] * window.out_size[1])
-    scores = per_channel.view(channels, -1).mean(dim=0)
-    # data_range 0 (constant generated image) makes C1 = C2 = 0 and SSIM 0/0 in flat windows.
-    return torch.where(data_range > 0, scores, torch.full_like(scores, math.nan))
-
-
-def dynamic_range(images: torch.Tensor) -> torch.Tensor:
-    """The authors' ``data_range``: max - min of each uint8 image, (P,) float64."""
-    flat = images.reshape(len(images), -1)
-    return (flat.amax(dim=1).to(torch.float64) - flat.amin(dim=1).to(torch.float64))
-
-
-def pad_columns(images: torch.Tensor, pad: int, value: int) -> torch.Tensor:
-    """uint8 (P, H, W, C) -> (P, H, W + 2 pad, C), the new columns filled with ``value``."""
-    p, h, w, c = images.shape
-    out = torch.full((p, h, w + 2 * pad, c), value, dtype=images.dtype)
-    out[:, :, pad : pad + w] = images
-    return out
-
-
 def check_pairs(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None) -> None:
     if generated.shape != targets.shape or generated.ndim != 4 or generated.dtype != np.uint8 or targets.dtype != np.uint8:
         raise ValueError(f"expected two uint8 (N, H, W, 3) arrays of one shape, got {generated.shape} {generated.dtype} "
                          f"and {targets.shape} {targets.dtype}")
     if masks is not None and masks.shape != generated.shape[:3]:
         raise ValueError(f"masks of shape {masks.shape} do not match images of shape {generated.shape}")
-
-
-def load_pairs(
-    generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None, rows: slice | np.ndarray, pad: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 torch (generated, target) of ``rows``, masked (black background) then padded.
-
-    Padding is white without a mask and black with one (the padded columns are
-    outside the mask).
-    """
-    x, y = torch.from_numpy(np.ascontiguousarray(generated[rows])), torch.from_numpy(np.ascontiguousarray(targets[rows]))
-    if masks is not None:
-        m = torch.from_numpy(np.ascontiguousarray(masks[rows])).unsqueeze(-1).to(torch.uint8)
-        x, y = x * m, y * m
-    if pad:
-        value = 0 if masks is not None else 255
-        x, y = pad_columns(x, pad, value), pad_columns(y, pad, value)
-    return x, y
 
 
 @contextmanager
@@ -343,16 +184,6 @@ def map_chunks(
             with ThreadPoolExecutor(threads) as pool:
                 parts = list(pool.map(run, rows))
     return torch.cat(parts).numpy() if parts else np.zeros(0)
-
-
-_WINDOWS: dict[tuple[tuple[int, int], str], GaussianWindow] = {}
-
-
-def window_for(size: tuple[int, int], kernel: str) -> GaussianWindow:
-    key = (tuple(size), kernel)
-    if key not in _WINDOWS:
-        _WINDOWS[key] = GaussianWindow(key[0], kernel)
-    return _WINDOWS[key]
 
 
 # ----------------------------------------------------------------------------- float32, pairs innermost
@@ -473,9 +304,11 @@ def ssim_scores(
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     check_pairs(generated, targets, masks)
+    if kernel not in TRUNCATE:
+        raise ValueError(f"unknown SSIM kernel {kernel!r}; valid: {', '.join(TRUNCATE)}")
     size = (generated.shape[1], generated.shape[2] + 2 * pad)
-    window = window_for(size, kernel)
-    window.bands(torch.float64)  # build once, before the workers
+    if min(size) < WIN_SIZE:
+        raise ValueError(f"images of size {size} are smaller than the SSIM window {WIN_SIZE}")
     reflect = len(gaussian_taps(TRUNCATE[kernel])) // 2 - (WIN_SIZE - 1) // 2  # filter radius beyond the crop
 
     def exact(rows: slice | np.ndarray) -> torch.Tensor:
