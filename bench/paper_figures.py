@@ -96,6 +96,18 @@ def _query(keypoints: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
     return int(round(y)), int(round(x))
 
 
+def _forward_capturing(model, batch, module: torch.nn.Module, pick) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``model(batch)`` without gradients, and ``pick(args, out)`` of every call of ``module`` during it."""
+    seen: list[torch.Tensor] = []
+    hook = module.register_forward_hook(lambda _, args, out: seen.append(pick(args, out).detach()))
+    try:
+        with torch.no_grad():
+            out = model(batch)
+    finally:
+        hook.remove()
+    return out, seen
+
+
 def tang_relations(run: Path, dataset: Path, pairs_dir: Path | None = None, n: int = 4) -> "Figure":
     """Tang et al. Fig. 7: the PNB's relation maps for the target patch at the torso centre."""
     from bench.figures import _pyplot
@@ -105,13 +117,7 @@ def tang_relations(run: Path, dataset: Path, pairs_dir: Path | None = None, n: i
     pnb = getattr(model.generator, "pnb", None)
     if pnb is None or not hasattr(pnb, "relations"):
         raise BenchError(f"{run} ({info['model']}) has no pyramid non-local block: the relation figure needs partflow")
-    seen: list[torch.Tensor] = []
-    hook = pnb.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
-    try:
-        with torch.no_grad():
-            fake = model(batch)
-    finally:
-        hook.remove()
+    fake, seen = _forward_capturing(model, batch, pnb, lambda args, out: args[0])
     if not seen:
         raise BenchError(f"{run}: the generator ran without its pyramid non-local block (a flow-stage run?)")
     with torch.no_grad():
@@ -145,16 +151,10 @@ def first_skip_counts(run: Path, dataset: Path, pairs_dir: Path | None = None, n
     stage_one = getattr(model.generator, "stage1", None)
     if stage_one is None or not hasattr(stage_one, "skip_gates"):
         raise BenchError(f"{run} ({info['model']}) is not a VDG model: Fig. 4 reads VDG Stage I's skip gates")
-    seen: list[torch.Tensor] = []
-    hook = stage_one.skip_gates[0].register_forward_hook(lambda module, args, out: seen.append(out.detach()))
     from bench.train.generate import pin_stage
 
     pin_stage(model, 1)  # the masks sit on Stage I's skips
-    try:
-        with torch.no_grad():
-            model(batch)
-    finally:
-        hook.remove()
+    _, seen = _forward_capturing(model, batch, stage_one.skip_gates[0], lambda args, out: out)
     return (seen[0] != 0).sum((2, 3)).double().mean(0).cpu().numpy()  # (channels,)
 
 
