@@ -33,7 +33,7 @@ import torch
 
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
-from bench.metrics.ssim import _progress, check_pairs, map_chunks, target_masks
+from bench.metrics.ssim import check_pairs, map_chunks, target_masks
 from bench.registry import METRICS
 
 PEAK = 255
@@ -46,18 +46,12 @@ def _psnr(mse: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(10 * np.log10(PEAK**2 / mse.numpy()))
 
 
-def psnr_scores(
-    generated: np.ndarray,
-    targets: np.ndarray,
-    masks: np.ndarray | None = None,
-    chunk: int = DEFAULT_CHUNK,
-    threads: int | None = None,
-    progress: bool = False,
-) -> np.ndarray:
+def psnr_scores(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | None = None,
+                threads: int | None = None) -> np.ndarray:
     """(N,) float64 PSNR per pair, peak 255; ``masks`` (N, H, W) bool blacken the background of both.
 
     The MSE comes from the compiled kernel (:func:`bench.metrics.pixel_kernel.mean_squared_errors`,
-    integer sums: exact); ``chunk`` and ``progress`` are kept for the callers and have no effect.
+    integer sums: exact), about 0.01 ms per Market pair: no progress bar is needed.
     """
     from bench.metrics.pixel_kernel import mean_squared_errors
 
@@ -88,7 +82,7 @@ def _result(scores: np.ndarray, **details) -> MetricResult:
                   version="10*log10(255^2/MSE), float MSE per pair, mean over pairs (skimage peak_signal_noise_ratio)",
                   per_pair=True, convention="float")
 def psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    return _result(psnr_scores(inputs.generated, inputs.targets, progress=_progress(inputs)))
+    return _result(psnr_scores(inputs.generated, inputs.targets))
 
 
 @METRICS.register("mask-psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1, Market Mask-PSNR)",
@@ -96,7 +90,7 @@ def psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
                   per_pair=True, convention="float, masked images")
 def mask_psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     masks = target_masks(inputs)
-    return _result(psnr_scores(inputs.generated, inputs.targets, masks, progress=_progress(inputs)), masked=True)
+    return _result(psnr_scores(inputs.generated, inputs.targets, masks), masked=True)
 
 
 @METRICS.register("psnr-uint8-wrap", higher_is_better=True, paper="PISE util/psnr.py (Zhang et al. 2021); PoNA Table I values",
