@@ -64,7 +64,7 @@ class EvalConfig:
     pairs_dir: Path | None = None
     metrics: tuple[str, ...] | None = None  # None: every registered metric
     protocol: str = "paper"
-    estimator: str | None = None  # csv:PATH | heatmap:PATH | none
+    estimator: str | None = None  # csv:PATH | heatmap:PATH | rtmpose[:PATH] | none
     weights_dir: Path | None = None
     cache_dir: Path | None = None
     allow_missing: bool = False
@@ -491,7 +491,7 @@ def evaluate(config: EvalConfig) -> Evaluation:
         raise DataError(pairs_file, "no test pairs")
     if config.sources and config.format not in ("auto", "single"):
         raise BenchError(f"--sources {config.sources} reads {{from_key}}___{{to}}.png images (format single), not {config.format!r}")
-    estimator = load_estimator(config.estimator)
+    estimator = load_estimator(config.estimator, config.weights_dir)
     size = layout.kind.image_size
     if config.real_data:
         discovery, pairs, generated = None, all_pairs, None

@@ -34,6 +34,10 @@ class WeightSpec:
     #: agree across several independent public projects that pin these files.
     sha256: str
     size: int
+    #: When ``url`` is a zip archive: the name the file has inside it (the last path component; e.g. the
+    #: ``end2end.onnx`` of OpenMMLab's ONNX SDK zips). ``sha256`` and ``size`` are then the extracted file's:
+    #: no public source gives the archive's own digest, so it is the file taken out of it that is checked.
+    member: str = ""
 
 
 WEIGHTS: dict[str, WeightSpec] = {
@@ -51,6 +55,15 @@ WEIGHTS: dict[str, WeightSpec] = {
         WeightSpec("resnet50", "resnet50-0676ba61.pth", "re-ID baseline backbone, PoNA Table VI (torchvision ResNet-50, ImageNet)",
                    "https://download.pytorch.org/models/resnet50-0676ba61.pth",
                    "0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a", 102_530_333),
+        # OpenMMLab's RTMPose-m (body7, 256x192) ONNX SDK export, as rtmlib's Body(mode="balanced") fetches it and
+        # caches it (``end2end.onnx`` renamed after the archive). The "e48f03d0" in the name is the sha256 prefix
+        # of the PyTorch checkpoint it was exported from, not of this file; the digest and size below are the
+        # extracted ONNX file's as two independent public projects pin it (one also gives the size).
+        WeightSpec("rtmpose-m-body7", "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.onnx",
+                   "PCKh and `bench pose annotate` with --estimator rtmpose (RTMPose-m, COCO-17 keypoints, onnxruntime)",
+                   "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
+                   "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip",
+                   "5c0a4bf67953e6d2ac43ce15e77dc9d5d354ae18430a47d2c5963a7bc5683e3c", 54_330_655, member="end2end.onnx"),
     )
 }
 
@@ -220,16 +233,37 @@ def download(name: str, dest: str | Path | None = None, mirror: str | None = Non
         return target
     url = source_url(spec, mirror)
     with atomic_path(target) as tmp:
+        fetched = tmp.with_name(tmp.name + ".zip") if spec.member else tmp
         try:
-            torch.hub.download_url_to_file(url, str(tmp), progress=progress)
+            torch.hub.download_url_to_file(url, str(fetched), progress=progress)
         except urllib.error.HTTPError as err:
             raise DownloadFailed(f"{url}: HTTP {err.code} {err.reason}; nothing was written") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", None) or err
             raise DownloadFailed(f"{url}: cannot download ({reason}); offline? nothing was written. Fetch it on a "
                                  f"connected machine and run `bench weights install FILE`") from None
+        if spec.member:
+            extract_member(fetched, spec, tmp, url)
         problem = check_file(tmp, spec)
         if problem:
             raise DownloadFailed(f"{url}: the downloaded file has {problem} (truncated or not the published file); "
                                  "nothing was written")
     return target
+
+
+def extract_member(archive: Path, spec: WeightSpec, out: Path, url: str) -> None:
+    """Write the one archive entry named ``spec.member`` (in any folder) to ``out``, then delete the archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            entries = [i for i in zf.infolist() if not i.is_dir() and i.filename.rsplit("/", 1)[-1] == spec.member]
+            if len(entries) != 1:
+                raise DownloadFailed(f"{url}: the archive holds {len(entries)} files named {spec.member}, not one; "
+                                     "nothing was written")
+            with zf.open(entries[0]) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise DownloadFailed(f"{url}: not a readable zip archive ({err}); truncated? nothing was written") from None
+    finally:
+        archive.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ def evaluate_cmd(
     pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder holding pairs-test.csv (default: the dataset folder)"),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated metric names (default: every registered metric)"),
     protocol: str = typer.Option("paper", "--protocol", help="evaluation protocol: paper or modern"),
-    estimator: str = typer.Option("none", "--estimator", help="pose estimator for PCKh: csv:PATH, heatmap:PATH or none"),
+    estimator: str = typer.Option("none", "--estimator", help="pose estimator for PCKh: csv:PATH, heatmap:PATH, rtmpose (fetched on first use), rtmpose:PATH (ONNX) or none"),
     weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with pretrained metric weights"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="folder for cached reference statistics (FID)"),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="score the pairs that have an image; record the coverage"),
