@@ -298,3 +298,51 @@ def test_annotate_bad_input_writes_nothing(model_file, tmp_path, capsys):
     assert code == 1 and "finds no keypoints" in err and not out.exists()
     code, _, err = run(["pose", "annotate", str(tmp_path / "absent"), "--out", str(out), "--estimator", model], capsys)
     assert code == 1 and "no such image file or folder" in err and not out.exists()
+
+
+# ----------------------------------------------------------------------------- end to end: evaluate, then the table caption
+
+
+def test_evaluate_with_rtmpose_and_the_caption_naming_it(model_file, tmp_path):
+    """Targets drawn from their own annotations: copies of them find every keypoint (PCKh 1), black images none (0);
+    the record names the estimator and the leaderboard caption repeats it."""
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from bench.data.annotations import write_annotations, write_pairs
+    from bench.data.images import save_image
+    from bench.evaluate import EvalConfig, evaluate
+
+    root = tmp_path / "market"
+    (root / "test").mkdir(parents=True)
+    names = ["0001_c1s1_000001_01.jpg", "0002_c1s1_000002_01.jpg"]
+    shifted = [[(y, x + (1 if i else 0)) for y, x in MARKET_COCO] for i in range(2)]
+    annotations = {n: np.rint(dwpose_reference(np.array(c, np.float64))).astype(np.int64) for n, c in zip(names, shifted)}
+    for name, coco in zip(names, shifted):
+        save_image(root / "test" / name, draw(coco, (128, 64)), quality=100)
+    write_annotations(root / "market-annotation-test.csv", annotations)
+    write_pairs(root / "pairs-test.csv", [(names[0], names[1]), (names[1], names[0])])
+    copies, black = tmp_path / "copies", tmp_path / "black"
+    copies.mkdir(), black.mkdir()
+    for a, b in [(names[0], names[1]), (names[1], names[0])]:
+        save_image(copies / f"{a}___{b}.png", load_image_rgb(root / "test" / b))
+        save_image(black / f"{a}___{b}.png", np.zeros((128, 64, 3), np.uint8))
+    values = {}
+    for folder in (copies, black):
+        out = tmp_path / "metrics" / f"{folder.name}.json"
+        record = evaluate(EvalConfig(generated_dir=folder, dataset=root, out=out, metrics=("pckh",),
+                                     estimator=f"rtmpose:{model_file}", progress=False)).record
+        values[folder.name] = record["metrics"]["pckh"]["value"]
+        assert record["estimator"].startswith(f"rtmpose:{model_file} (sha256 ")
+        assert record["metrics"]["pckh"]["details"]["estimator"] == record["estimator"]
+    assert values == {"copies": 1.0, "black": 0.0}
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "metrics"), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    board = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert f"Measured PCKh: keypoints of the generated images found by rtmpose:{model_file} (sha256 " in board
+
+
+def load_image_rgb(path):
+    from bench.data.images import load_image
+
+    return load_image(path)
