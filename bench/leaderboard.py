@@ -422,8 +422,8 @@ PUBLISHED_PCKH_ESTIMATOR = ("Published PCKh: the CMU OpenPose model that produce
 
 
 def estimator_note(ours: pd.DataFrame, datasets=None, models=None) -> str:
-    """The caption sentence naming the pose estimator behind each measured PCKh; "" when none is measured
-    (or the frame does not say, as hand-made frames without an ``estimator`` column)."""
+    """The caption sentence naming the pose estimator behind each measured PCKh, per dataset; "" when none is
+    measured (or the frame does not say, as hand-made frames without an ``estimator`` column)."""
     if "estimator" not in ours or "metric" not in ours:
         return ""
     rows = ours[(ours["metric"] == "pckh") & ours["value"].notna()]
@@ -433,13 +433,22 @@ def estimator_note(ours: pd.DataFrame, datasets=None, models=None) -> str:
         rows = rows[rows["model"].isin(list(models))]
     if rows.empty:
         return ""
-    by: dict[str, list[str]] = {}
-    for name, model in zip(rows["estimator"], rows["_row"] if "_row" in rows else rows["model"]):
-        by.setdefault(name if isinstance(name, str) and name else "an estimator the record does not name", []).append(model)
-    if len(by) == 1:
-        return f"Measured PCKh: keypoints of the generated images found by {next(iter(by))}."
-    parts = "; ".join(f"{name} ({', '.join(dict.fromkeys(models))})" for name, models in by.items())
-    return f"Measured PCKh: keypoints found by {parts}. PCKh of different estimators are not comparable."
+    labels = rows["_row"] if "_row" in rows else rows["model"]
+    by: dict[str, dict[str, list[str]]] = {}  # dataset -> estimator -> rows
+    for dataset, name, label in zip(rows["dataset"], rows["estimator"], labels):
+        name = name if isinstance(name, str) and name else "an estimator the record does not name"
+        by.setdefault(dataset, {}).setdefault(name, []).append(label)
+    parts, mixed = [], False
+    for dataset, names in by.items():
+        where = f" on {DATASET_LABELS.get(dataset, dataset)}" if len(by) > 1 else ""
+        if len(names) == 1:
+            parts.append(f"{next(iter(names))}{where}")
+        else:
+            mixed = True
+            listed = "; ".join(f"{name} ({', '.join(dict.fromkeys(models))})" for name, models in names.items())
+            parts.append(f"{listed}{where}")
+    text = f"Measured PCKh: keypoints of the generated images found by {' and '.join(parts)}."
+    return text + (" PCKh of different estimators are not comparable." if mixed else "")
 
 
 def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: str,

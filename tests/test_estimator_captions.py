@@ -13,12 +13,12 @@ RTM = "RTMPose-m body7 256x192 (OpenMMLab ONNX) (sha256 5c0a4bf67953; onnxruntim
 HEAT = "heatmap:runs/pose.pt (sha256 0123456789ab)"
 
 
-def record(model: str, pckh: float | None, estimator: str | None) -> dict:
+def record(model: str, pckh: float | None, estimator: str | None, kind: str = "market") -> dict:
     """The shape `bench evaluate` writes: the estimator in the record and in the PCKh details."""
     details = {"estimator": estimator} if estimator else {}
     return {
         "model": model, "estimator": estimator,
-        "dataset": {"kind": "market", "root": "data/synth-market"}, "protocol": {"name": "paper"},
+        "dataset": {"kind": kind, "root": f"data/synth-{kind}"}, "protocol": {"name": "paper"},
         "metrics": {
             "ssim": {"value": 0.31, "reason": None, "higher_is_better": True},
             "pckh": {"value": pckh, "reason": None if pckh is not None else "no pose estimator",
@@ -29,10 +29,10 @@ def record(model: str, pckh: float | None, estimator: str | None) -> dict:
 
 def report(tmp_path: Path, rows) -> Path:
     metrics = tmp_path / "metrics"
-    for model, pckh, estimator in rows:
-        path = metrics / f"{model}.json"
+    for model, pckh, estimator, *kind in rows:
+        path = metrics / f"{model}-{''.join(kind)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record(model, pckh, estimator)))
+        path.write_text(json.dumps(record(model, pckh, estimator, *kind)))
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["report", str(metrics), "--out", str(out),
                                       "--published", str(REPO / "results" / "published.csv")])
@@ -66,3 +66,11 @@ def test_a_pckh_without_a_named_estimator_says_so(tmp_path):
 def test_no_measured_pckh_no_estimator_sentence(tmp_path):
     out = report(tmp_path, [("patn", None, None)])
     assert "Measured PCKh" not in (out / "leaderboard.md").read_text()
+
+
+def test_one_estimator_per_dataset_is_named_with_its_dataset(tmp_path):
+    out = report(tmp_path, [("patn", 0.9, RTM, "market"), ("pona", 0.8, RTM, "market"),
+                            ("patn", 0.7, HEAT, "deepfashion"), ("pona", 0.6, HEAT, "deepfashion")])
+    board = (out / "leaderboard.md").read_text()
+    assert f"found by {HEAT} on DeepFashion and {RTM} on Market-1501." in board  # the columns' order
+    assert "not comparable" not in board
