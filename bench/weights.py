@@ -9,7 +9,7 @@ out a file only after its size and full sha256 equal the published file's
 ``weights_only=False``, so an unchecked file of that name could run code.
 A missing file gives :class:`WeightsMissing`, a wrong one :class:`WeightsRefused`.
 :func:`download` fetches a file on a connected machine; :func:`install` copies
-one fetched elsewhere.
+one fetched elsewhere (for a file published inside a zip, the zip itself may be given).
 """
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def spec_for_file(path: str | Path) -> WeightSpec:
     """The weight a file is, judged by its exact name; BenchError for any other name."""
     path = Path(path)
     for spec in WEIGHTS.values():
-        if path.name == spec.filename:
+        if path.name in (spec.filename, archive_name(spec)):
             return spec
     expected = ", ".join(spec.filename for spec in WEIGHTS.values())
     raise BenchError(f"{path}: not a known weights file name; expected one of {expected}")
@@ -198,11 +198,28 @@ def install(path: str | Path, dest: str | Path | None = None) -> Path:
     if not path.is_file():
         raise BenchError(f"{path}: no such file")
     spec = spec_for_file(path)
-    verify(path, spec)
     target = Path(dest or hub_checkpoints()) / spec.filename
+    if path.name == archive_name(spec):  # the published archive: the file inside it is what gets checked
+        with atomic_path(target) as tmp:
+            copy = tmp.with_name(tmp.name + ".zip")
+            shutil.copyfile(path, copy)
+            try:
+                extract_member(copy, spec, tmp, str(path))
+            except DownloadFailed as err:
+                raise BenchError(str(err).replace("; nothing was written", "; nothing was installed")) from None
+            problem = check_file(tmp, spec)
+            if problem:
+                raise WeightsRefused(f"{path}: its {spec.member} has {problem}; not the published file, nothing was installed")
+        return target
+    verify(path, spec)
     with atomic_path(target) as tmp:
         shutil.copyfile(path, tmp)
     return target
+
+
+def archive_name(spec: WeightSpec) -> str | None:
+    """The file name of the archive a ``member`` weight is published in (None for a plain file)."""
+    return spec.url.rsplit("/", 1)[-1] if spec.member else None
 
 
 class DownloadFailed(BenchError):

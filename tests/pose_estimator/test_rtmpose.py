@@ -162,6 +162,9 @@ def test_bad_models_are_refused_in_one_line(tmp_path):
 # ----------------------------------------------------------------------------- fetched on first use
 
 
+ZIP = "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip"  # the published archive's name
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
 
@@ -195,7 +198,7 @@ def published_here(tmp_path, monkeypatch, model_file):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     data = model_file.read_bytes()
     spec = weights.WEIGHTS["rtmpose-m-body7"]
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/model.zip"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/{ZIP}"
     monkeypatch.setitem(weights.WEIGHTS, spec.name, weights.WeightSpec(
         spec.name, spec.filename, spec.used_by, url, weights.sha256(model_file), len(data), member=spec.member))
     hub = tmp_path / "hub"
@@ -208,7 +211,7 @@ def published_here(tmp_path, monkeypatch, model_file):
 
 def test_first_use_downloads_extracts_and_checks(published_here):
     hub, data = published_here
-    Handler.files = {"model.zip": sdk_zip("end2end.onnx", data)}
+    Handler.files = {ZIP: sdk_zip("end2end.onnx", data)}
     estimator = load_estimator("rtmpose")
     target = hub / weights.WEIGHTS["rtmpose-m-body7"].filename
     assert target.read_bytes() == data and sorted(p.name for p in hub.iterdir()) == [target.name]
@@ -223,7 +226,7 @@ def test_first_use_downloads_extracts_and_checks(published_here):
 ])
 def test_bad_downloads_leave_nothing(published_here, archive, message):
     hub, data = published_here
-    Handler.files = {"model.zip": archive(data)} if archive else {}
+    Handler.files = {ZIP: archive(data)} if archive else {}
     with pytest.raises(weights.DownloadFailed, match=message):
         load_estimator("rtmpose")
     assert not hub.exists() or not any(hub.iterdir())
@@ -346,3 +349,22 @@ def load_image_rgb(path):
     from bench.data.images import load_image
 
     return load_image(path)
+
+
+def test_install_takes_the_published_zip(published_here, tmp_path, capsys):
+    """Fetched by hand on a connected machine, the archive itself installs: its end2end.onnx is checked."""
+    hub, data = published_here
+    name = weights.archive_name(weights.WEIGHTS["rtmpose-m-body7"])
+    assert name == ZIP
+    bad = tmp_path / "bad" / name
+    bad.parent.mkdir()
+    bad.write_bytes(sdk_zip("end2end.onnx", data[:-1]))
+    code, _, err = run(["weights", "install", str(bad)], capsys)
+    assert code == 1 and "not the published file, nothing was installed" in err and len(err.strip().splitlines()) == 1
+    assert not hub.exists() or not any(hub.iterdir())
+    good = tmp_path / name
+    good.write_bytes(sdk_zip("end2end.onnx", data))
+    code, out, _ = run(["weights", "install", str(good)], capsys)
+    target = hub / weights.WEIGHTS["rtmpose-m-body7"].filename
+    assert code == 0 and out.strip() == str(target) and target.read_bytes() == data
+    assert sorted(p.name for p in hub.iterdir()) == [target.name]
