@@ -100,12 +100,12 @@ def check_pattern(pattern: str) -> str:
     import string
 
     try:
-        fields = [f for _, f, spec, conv in string.Formatter().parse(pattern) if f is not None]
-        specs = [(spec, conv) for _, f, spec, conv in string.Formatter().parse(pattern) if f is not None]
+        parsed = [(field, spec, conv) for _, field, spec, conv in string.Formatter().parse(pattern) if field is not None]
     except ValueError as err:
         raise BenchError(f"--pattern {pattern!r}: {err} (write a literal brace as {{{{ or }}}})") from None
+    fields = [field for field, _, _ in parsed]
     unknown = sorted({f for f in fields if f not in PATTERN_FIELDS})
-    if unknown or any(spec or conv for spec, conv in specs):
+    if unknown or any(spec or conv for _, spec, conv in parsed):
         raise BenchError(f"--pattern {pattern!r}: unknown field(s) {', '.join(repr(f) for f in unknown) or 'with a format spec'}; "
                          f"use {', '.join('{' + f + '}' for f in PATTERN_FIELDS)}")
     if not {"from", "from_stem"} & set(fields) or not {"to", "to_stem"} & set(fields):

@@ -445,7 +445,7 @@ def estimator_note(ours: pd.DataFrame, datasets=None, models=None) -> str:
             parts.append(f"{next(iter(names))}{where}")
         else:
             mixed = True
-            listed = "; ".join(f"{name} ({', '.join(dict.fromkeys(models))})" for name, models in names.items())
+            listed = "; ".join(f"{name} ({', '.join(dict.fromkeys(who))})" for name, who in names.items())
             parts.append(f"{listed}{where}")
     text = f"Measured PCKh: keypoints of the generated images found by {' and '.join(parts)}."
     return text + (" PCKh of different estimators are not comparable." if mixed else "")
