@@ -368,3 +368,30 @@ def test_install_takes_the_published_zip(published_here, tmp_path, capsys):
     target = hub / weights.WEIGHTS["rtmpose-m-body7"].filename
     assert code == 0 and out.strip() == str(target) and target.read_bytes() == data
     assert sorted(p.name for p in hub.iterdir()) == [target.name]
+
+
+@pytest.mark.parametrize("size", [(128, 64), (256, 176)])
+def test_warp_is_scipys_bilinear_affine_map(size):
+    """The crop warp against an independent resampler: scipy.ndimage.affine_transform (order 1, 0 outside) with
+    the map of mmpose's get_warp_matrix, input index = centre + (output index - input_size / 2) * scale / input_size."""
+    from scipy import ndimage
+
+    from bench.pose_estimator.rtmpose import Crop, warp
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    crop = Crop.whole_frame(size, (256, 192))
+    step = crop.scale / np.array([192, 256])  # (x, y) frame pixels per input pixel
+    offset = (crop.center[1] - 128 * step[1], crop.center[0] - 96 * step[0])
+    expected = np.stack([ndimage.affine_transform(image[..., c].astype(np.float64), (step[1], step[0]), offset=offset,
+                                                  output_shape=(256, 192), order=1, mode="constant", cval=0.0)
+                         for c in range(3)], -1)
+    got = warp(image, crop, (256, 192)).astype(np.float64)
+    inside = np.zeros((256, 192), bool)  # scipy's "constant" mode treats the last pixel's edge differently: compare
+    ys = crop.center[1] + (np.arange(256) - 128) * step[1]  # where all four neighbours are inside the frame
+    xs = crop.center[0] + (np.arange(192) - 96) * step[0]
+    inside[np.ix_((ys >= 0) & (ys <= size[0] - 1), (xs >= 0) & (xs <= size[1] - 1))] = True
+    assert inside.sum() > 0.4 * inside.size
+    assert np.abs(got[inside] - expected[inside]).max() <= 0.5 + 1e-9
+    outside = (xs <= -1) | (xs >= size[1])  # columns whose both neighbours are off the frame: black, as cv2's border
+    assert outside.any() and (got[:, outside] == 0).all()
