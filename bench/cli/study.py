@@ -1,0 +1,69 @@
+"""`bench study serve|pilot|report`: the user study of Tang et al. Table 2 (bench.userstudy)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+study_app = typer.Typer(help="User study (Tang et al. Table 2): serve the web app, run a scripted pilot, write the table.",
+                        no_args_is_help=True)
+CONFIG = typer.Option(..., "--config", help="study config YAML (datasets, methods -> generated folders, counts)")
+DB = typer.Option(Path("study.sqlite"), "--db", help="the study's SQLite database (created if absent)")
+
+
+def _open(config: Path, db: Path):
+    from bench.userstudy.config import load_config
+    from bench.userstudy.pool import open_study
+    from bench.userstudy.store import open_store
+
+    study = open_study(load_config(config))
+    return study, open_store(db, study)
+
+
+@study_app.command("serve")
+def serve_cmd(
+    config: Path = CONFIG,
+    db: Path = DB,
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
+    port: int = typer.Option(8765, "--port"),
+) -> None:
+    """Serve both protocols to participants at http://HOST:PORT/ until Ctrl-C."""
+    from bench.userstudy.app import serve
+
+    serve(*_open(config, db), host=host, port=port)
+
+
+@study_app.command("pilot")
+def pilot_cmd(
+    config: Path = CONFIG,
+    db: Path = DB,
+    participants: int = typer.Option(30, "--participants", help="scripted participants (robots answering at random)"),
+    seed: int = typer.Option(0, "--seed"),
+    p_real: float = typer.Option(0.5, "--p-real", help="probability a robot answers 'real'"),
+) -> None:
+    """Scripted (robot) participants take the whole study through the app's pages: a pilot, not human data."""
+    from bench.userstudy.pilot import run_pilot
+
+    ids = run_pilot(*_open(config, db), participants, seed=seed, p_real=p_real)
+    typer.echo(f"{len(ids)} scripted participants finished; answers in {db}")
+
+
+@study_app.command("report")
+def report_cmd(
+    config: Path = CONFIG,
+    db: Path = DB,
+    out: Path = typer.Option(Path("results/tables/tang2021-table-2.md"), "--out", help="Markdown table (+ .json numbers)"),
+    published: Optional[Path] = typer.Option(Path("results/published.csv"), "--published", help="published numbers; '' to skip"),
+    seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
+) -> None:
+    """Table 2 (G2R, R2G, Prefer %) with 95% intervals, beside Tang et al.'s published values."""
+    from bench.userstudy.report import write_report
+
+    study, store = _open(config, db)
+    for path in write_report(study, store, out, published if published and str(published) else None, seed):
+        typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(study_app, name="study")
