@@ -97,7 +97,7 @@ class StudyStore:
             db.execute("PRAGMA foreign_keys=ON")
             yield db
         except sqlite3.DatabaseError as err:
-            raise BenchError(f"{self.path}: {err}") from None
+            raise BenchError(f"{self.path}: not a study database, or unreadable ({err})") from None
         finally:
             db.close()
 
