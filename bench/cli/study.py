@@ -92,7 +92,9 @@ def pilot_cmd(
 def report_cmd(
     config: Path = CONFIG,
     db: Path = DB,
-    out: Path = typer.Option(Path("results/tables/tang2021-table-2.md"), "--out", help="Markdown table (+ .json numbers)"),
+    out: Path = typer.Option(Path("results/tables/tang2021-table-2.md"), "--out", help="the Markdown table"),
+    record: Path = typer.Option(Path("results/userstudy/tang2021-table-2.json"), "--record",
+                                help="its numbers and provenance (JSON; `bench report` re-renders the table from it)"),
     published: Optional[Path] = typer.Option(Path("results/published.csv"), "--published", help="published numbers; '' to skip"),
     seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
 ) -> None:
@@ -100,7 +102,7 @@ def report_cmd(
     from bench.userstudy.report import write_report
 
     study, store = _open(config, db)
-    for path in write_report(study, store, out, published if published and str(published) else None, seed):
+    for path in write_report(study, store, out, record, published if published and str(published) else None, seed):
         typer.echo(f"wrote {path}")
 
 

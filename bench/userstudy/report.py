@@ -107,17 +107,45 @@ def _interval(pair: tuple[float, float]) -> str:
     return "" if any(math.isnan(v) for v in pair) else f" [{pair[0]:.1f}, {pair[1]:.1f}]"
 
 
-def render(study: Study, cells: list[Cell], participants: dict[str, str], published_csv: Path | None) -> str:
-    config = study.config
+def summarize(study: Study, store: StudyStore, seed: int = 0) -> dict:
+    """The numbers of Table 2 and what they come from, as JSON-ready data (the report's one source)."""
+    answers = store.answers()
+    if not answers:
+        raise BenchError(f"{store.path}: no answers yet")
+    participants = store.participants()
+    cells = measure_cells(study, answers, seed)
+    return {"study_hash": study.hash, "config": study.config.canonical(), "paper_protocol": study.config.is_paper_protocol,
+            "kinds": {name: pool.kind for name, pool in study.pools.items()}, "database": str(store.path),
+            "participants": {"total": len(participants), "scripted": sum(k == "scripted" for k in participants.values())},
+            "answers": len(answers), "cells": [_json_cell(c) for c in cells], **provenance(seed=seed)}
+
+
+def _json_cell(cell: Cell) -> dict:
+    def clean(v):  # JSON has no NaN: an empty cell's value and intervals are null
+        if isinstance(v, tuple):
+            return [clean(x) for x in v]
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return {k: clean(v) for k, v in asdict(cell).items()}
+
+
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def render(record: dict, published_csv: Path | None) -> str:
+    """Markdown of Table 2 from :func:`summarize`'s record."""
+    config = record["config"]
     published, order = _published(published_csv), _published_rows(published_csv)
-    by = {(c.dataset, c.method, c.measure): c for c in cells}
-    studied = list(dict.fromkeys(m for d in config.datasets for m in d.methods))
+    by = {(c["dataset"], c["method"], c["measure"]): c for c in record["cells"]}
+    datasets = [d["name"] for d in config["datasets"]]
+    studied = list(dict.fromkeys(m for d in config["datasets"] for m in d["methods"]))
     rows = [(key, label) for key, label in order] + [(m, m) for m in studied if m not in dict(order)]
-    columns = [(d, m) for d in config.datasets for m in MEASURES]
-    kinds = {d.name: study.pools[d.name].kind for d in config.datasets}
+    columns = [(d, m) for d in datasets for m in MEASURES]
+    kinds = record["kinds"]
 
     def header(dataset, measure) -> str:
-        return f"{dataset.name} ({DATASET_LABELS.get(kinds[dataset.name], kinds[dataset.name])}) / {LABELS[measure]} ↑"
+        return f"{dataset} ({DATASET_LABELS.get(kinds[dataset], kinds[dataset])}) / {LABELS[measure]} ↑"
 
     def table(which: str) -> list[str]:
         lines = ["| Model | " + " | ".join(header(d, m) for d, m in columns) + " |",
@@ -125,57 +153,64 @@ def render(study: Study, cells: list[Cell], participants: dict[str, str], publis
         for key, label in rows:
             texts = []
             for d, m in columns:
-                pub = published.get((key, kinds[d.name], m), NOT_REPORTED)
-                cell = by.get((d.name, key, m))
+                pub = published.get((key, kinds[d], m), NOT_REPORTED)
+                cell = by.get((d, key, m))
                 if cell is None:
                     texts.append(f"not studied ({pub})")
                 else:
-                    interval = cell.wilson if which == "wilson" else cell.bootstrap
-                    texts.append(f"{_fmt(cell.value)}{_interval(interval)} ({pub})")
+                    low, high = (_num(v) for v in cell[which])
+                    texts.append(f"{_fmt(_num(cell['value']))}{_interval((low, high))} ({pub})")
             name = label if key in studied else f"{label} (not in this study)"
             if key not in dict(order):
                 name = f"{label} (not in {PAPER} {TABLE})"
             lines.append(f"| {name} | " + " | ".join(texts) + " |")
         return lines
 
-    scripted = sum(k == "scripted" for k in participants.values())
-    answered = {c.participants for c in cells}
+    people = record["participants"]
+    answered = sorted({c["participants"] for c in record["cells"]})
     lines = [f"# {PAPER}, {TABLE}: user study", ""]
-    if scripted:
-        lines += [f"**SCRIPTED PILOT — NOT HUMAN DATA.** {scripted} of the {len(participants)} participants are scripted "
-                  "robots (`bench study pilot`) that answer at random: the table checks the app, the database and the "
-                  "report end to end. Its numbers say nothing about the methods.", ""]
-    lines += [f"Participants: {len(participants)}. Cells: measured [95% Wilson interval] (published in {PAPER} {TABLE}), "
-              "in %. G2R: generated images rated real; R2G: real images rated real (Tang et al. do not report it); "
-              "Prefer: share of preference groups in which the method was picked among the methods of this study "
-              f"({', '.join(studied)}). Published values are for the real datasets and Tang et al.'s five methods.", ""]
+    if people["scripted"]:
+        lines += [f"**SCRIPTED PILOT — NOT HUMAN DATA.** {people['scripted']} of the {people['total']} participants are "
+                  "scripted robots (`bench study pilot`) that answer at random: the table checks the app, the database "
+                  "and the report end to end. Its numbers say nothing about the methods.", ""]
+    lines += [f"Participants: {people['total']}; answers: {record['answers']}. Cells: measured [95% Wilson interval] "
+              f"(published in {PAPER} {TABLE}), in %. G2R: generated images rated real; R2G: real images rated real "
+              "(Tang et al. do not report it); Prefer: share of preference groups in which the method was picked among "
+              f"the methods of this study ({', '.join(studied)}). Published values are for the real datasets and Tang et "
+              "al.'s five methods.", ""]
     lines += table("wilson")
     lines += ["", "The same measurements with a 95% percentile bootstrap over participants (2000 resamples), which "
               "allows for participants who differ in how often they say \"real\":", ""]
     lines += table("bootstrap")
-    protocol = "the published protocol" if config.is_paper_protocol else "NOT the published protocol (55/55/10/1000/30)"
+    protocol = "the published protocol" if record["paper_protocol"] else "NOT the published protocol (55/55/10/1000/30)"
     lines += ["", "## Protocol and counts", "",
-              f"Realness: per method {config.real} real + {config.generated} generated images, first {config.warmup} "
-              f"a warm-up, each shown {config.show_ms} ms; preference: {config.groups} groups per dataset: {protocol}.",
-              f"Study hash `{study.hash[:16]}`; participants answering per cell: {sorted(answered)}.", "",
+              f"Realness: per method {config['real']} real + {config['generated']} generated images, first "
+              f"{config['warmup']} a warm-up, each shown {config['show_ms']} ms; preference: {config['groups']} groups "
+              f"per dataset: {protocol}. Study hash `{record['study_hash'][:16]}`, commit "
+              f"`{(record.get('git_commit') or 'unknown')[:12]}`; participants answering per cell: {answered}.", "",
               "| Dataset | Method | Measure | hits | n |", "|:--|:--|:--|--:|--:|"]
-    lines += [f"| {c.dataset} | {c.method} | {c.measure} | {c.hits} | {c.n} |" for c in cells]
+    lines += [f"| {c['dataset']} | {c['method']} | {c['measure']} | {c['hits']} | {c['n']} |" for c in record["cells"]]
     return "\n".join(lines) + "\n"
 
 
-def write_report(study: Study, store: StudyStore, out: str | Path, published_csv: str | Path | None = None,
-                 seed: int = 0) -> tuple[Path, Path]:
-    """Write the Markdown table to ``out`` and its numbers (with provenance) to ``out`` with suffix .json."""
-    answers = store.answers()
-    if not answers:
-        raise BenchError(f"{store.path}: no answers yet")
-    participants = store.participants()
-    cells = measure_cells(study, answers, seed)
+RECORD = Path("results/userstudy/tang2021-table-2.json")
+
+
+def write_report(study: Study, store: StudyStore, out: str | Path, record_path: str | Path | None = None,
+                 published_csv: str | Path | None = None, seed: int = 0) -> list[Path]:
+    """Write the record (JSON, default ``out`` with suffix .json) and the Markdown table ``out`` from it."""
+    record = summarize(study, store, seed)
     out = Path(out)
-    text = render(study, cells, participants, Path(published_csv) if published_csv else None)
-    record = {"study_hash": study.hash, "config": study.config.canonical(), "database": str(store.path),
-              "participants": {"total": len(participants), "scripted": sum(k == "scripted" for k in participants.values())},
-              "answers": len(answers), "cells": [asdict(c) for c in cells], **provenance(seed=seed)}
-    atomic_write_text(out, text)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
-    return out, out.with_suffix(".json")
+    record_path = Path(record_path) if record_path else out.with_suffix(".json")
+    atomic_write_text(record_path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(out, render(record, Path(published_csv) if published_csv else None))
+    return [record_path, out]
+
+
+def render_record(record_path: str | Path, published_csv: str | Path | None, out: str | Path) -> Path:
+    """Re-render the table from a committed record (``bench report`` / the pipeline's report stage)."""
+    from bench.io import read_text
+
+    record = json.loads(read_text(record_path, "user-study record"))
+    atomic_write_text(out, render(record, Path(published_csv) if published_csv else None))
+    return Path(out)

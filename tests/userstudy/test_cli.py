@@ -50,6 +50,6 @@ def test_bad_inputs_are_one_line_errors(monkeypatch, capsys, config_file, study_
     code, _, err = run(monkeypatch, capsys, "study", "report", "--config", config_file(groups=2), "--db", tmp_path / "b.sqlite")
     assert code == 1 and err.count("\n") == 1 and "database from another study config" in err
     code, out, _ = run(monkeypatch, capsys, "study", "report", "--config", good, "--db", tmp_path / "b.sqlite",
-                       "--out", tmp_path / "t2.md")
+                       "--out", tmp_path / "t2.md", "--record", tmp_path / "t2.json")
     assert code == 0 and f"wrote {tmp_path / 't2.md'}" in out
     assert "SCRIPTED PILOT" in (tmp_path / "t2.md").read_text()

@@ -10,7 +10,7 @@ import pytest
 from bench.errors import BenchError
 from bench.userstudy.pilot import run_pilot
 from bench.userstudy.pool import open_study
-from bench.userstudy.report import measure_cells, write_report
+from bench.userstudy.report import measure_cells, render_record, write_report
 from bench.userstudy.stats import wilson
 from bench.userstudy.store import Answer, open_store
 
@@ -55,9 +55,9 @@ def test_pilot_report_equals_the_database(make_config, tmp_path):
     study = open_study(make_config())
     store = open_store(tmp_path / "s.sqlite", study)
     with pytest.raises(BenchError, match="no answers yet"):
-        write_report(study, store, tmp_path / "t.md", PUBLISHED)
+        write_report(study, store, tmp_path / "t.md", published_csv=PUBLISHED)
     run_pilot(study, store, participants=3, seed=5, progress=False)
-    md, js = write_report(study, store, tmp_path / "t.md", PUBLISHED)
+    js, md = write_report(study, store, tmp_path / "t.md", tmp_path / "t.json", PUBLISHED)
     record = json.loads(js.read_text())
     with sqlite3.connect(store.path) as db:  # counted here with SQL, independently of the report's Python
         g2r = dict(((m), (h, n)) for m, h, n in db.execute(
@@ -81,3 +81,6 @@ def test_pilot_report_equals_the_database(make_config, tmp_path):
     assert f"{c['value']:.2f} [{c['wilson'][0]:.1f}, {c['wilson'][1]:.1f}] (38.03)" in patn and "(14.00)" in patn
     assert "| DIST |" in text and "(47.37)" in text and "not studied (50.00)" in text  # Ours (partflow) not studied
     assert "NOT the published protocol" in text
+    # the pipeline's report stage re-renders the same table from the record alone
+    again = render_record(js, PUBLISHED, tmp_path / "again.md")
+    assert again.read_text() == text
