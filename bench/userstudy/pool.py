@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ class Study:
     config: StudyConfig
     pools: dict[str, DatasetPool]
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """Config and pool manifests: a database made for other images or counts is refused."""
         manifest = {name: {"real": pool.real, "generated": {m: sorted(f"{a}|{b}" for a, b in g)

@@ -5,13 +5,15 @@ random ids; ``kind`` is 'web' for the app's, 'scripted' for :mod:`bench.userstud
 robots), ``shown`` (each trial when first served: the exact images, with their SHA-256) and
 ``answers`` (the answer, the browser's reaction time, server times). A database made for
 another study (config or image pools) is refused. ``synchronous=FULL``: a commit is on disk
-before the answer is acknowledged, so a crash of the app or the machine loses no answer.
+before the answer is acknowledged, so a crash of the app or the machine loses no answer (the
+scripted pilot may ask for NORMAL: see :func:`open_store`).
 """
 from __future__ import annotations
 
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,9 +63,14 @@ class Answer:
 
 
 class StudyStore:
-    def __init__(self, path: str | Path, study_hash: str, config_json: str):
+    def __init__(self, path: str | Path, study_hash: str, config_json: str, synchronous: str = "FULL"):
         self.path = Path(path)
         self.study_hash = study_hash
+        if synchronous not in ("FULL", "NORMAL"):
+            raise BenchError(f"synchronous must be FULL or NORMAL, got {synchronous!r}")
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         new = not self.path.exists() or self.path.stat().st_size == 0
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,17 +96,27 @@ class StudyStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One connection per call: the app serves requests from several threads.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED")
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            yield db
-        except sqlite3.DatabaseError as err:
-            raise BenchError(f"{self.path}: not a study database, or unreadable ({err})") from None
-        finally:
-            db.close()
+        # One connection for the store's life, shared by the app's request threads under a lock:
+        # closing the last connection of a WAL database checkpoints it (an fsync per request).
+        with self._lock:
+            try:
+                if self._db is None:
+                    db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(f"PRAGMA synchronous={self.synchronous}")
+                    db.execute("PRAGMA foreign_keys=ON")
+                    self._db = db
+                yield self._db
+            except sqlite3.DatabaseError as err:
+                if self._db is not None:
+                    self._db.rollback()
+                raise BenchError(f"{self.path}: not a study database, or unreadable ({err})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # ------------------------------------------------------------------ participants
 
@@ -111,6 +128,7 @@ class StudyStore:
                     db.execute("INSERT INTO participants VALUES (?, ?, ?)", (pid, kind, time.time()))
                     db.commit()
                 except sqlite3.IntegrityError:
+                    db.rollback()
                     raise BenchError(f"{self.path}: participant {pid!r} exists already") from None
                 return pid
             while True:
@@ -120,6 +138,7 @@ class StudyStore:
                     db.commit()
                     return pid
                 except sqlite3.IntegrityError:
+                    db.rollback()
                     continue
 
     def participant_kind(self, pid: str) -> str | None:
@@ -157,6 +176,7 @@ class StudyStore:
                     int(answer.scored), answer.answer, answer.image, answer.client_ms, answer.answered_at))
                 db.commit()
             except sqlite3.IntegrityError:
+                db.rollback()
                 raise AnswerRefused(f"trial {answer.trial} of {answer.participant} is already answered or was never shown") from None
 
     def answers(self) -> list[Answer]:
@@ -170,6 +190,10 @@ class StudyStore:
             return db.execute("PRAGMA journal_mode").fetchone()[0]
 
 
-def open_store(path: str | Path, study) -> StudyStore:
-    """The database of ``study`` (:class:`bench.userstudy.pool.Study`) at ``path``, created if absent."""
-    return StudyStore(path, study.hash, json.dumps(study.config.canonical(), sort_keys=True))
+def open_store(path: str | Path, study, synchronous: str = "FULL") -> StudyStore:
+    """The database of ``study`` (:class:`bench.userstudy.pool.Study`) at ``path``, created if absent.
+
+    ``synchronous="NORMAL"`` (the scripted pilot's thousands of answers a minute) still commits
+    every answer and survives a crash of the process, but not of the machine: no fsync per commit.
+    """
+    return StudyStore(path, study.hash, json.dumps(study.config.canonical(), sort_keys=True), synchronous)
