@@ -180,18 +180,52 @@ def register(app: typer.Typer) -> None:
         sources: Optional[int] = typer.Option(None, "--sources", help="K >= 1: train on K-source tuples (msource-train-k*.csv); 0: pairs"),
         val_every: Optional[int] = typer.Option(None, "--val-every", help="score the validation split every N iterations; keep the best as best.pt (0: off)"),
         val_metric: Optional[str] = typer.Option(None, "--val-metric", help="per-pair metric that picks best.pt (default ssim, as Horiuchi et al.)"),
+        amp: Optional[str] = typer.Option(None, "--amp", help="mixed precision: off, bf16, or fp16 (with loss scaling)"),
+        channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC weights and batches"),
+        cudnn_benchmark: Optional[bool] = typer.Option(None, "--cudnn-benchmark/--no-cudnn-benchmark", help="cuDNN algorithm autotuning (CUDA)"),
+        num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes (pinned memory on CUDA)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
         from bench.train.config import parse_overrides
 
         overrides = parse_overrides(set_ or [])
-        for key, value in (("val_every", val_every), ("val_metric", val_metric)):
+        for key, value in (("val_every", val_every), ("val_metric", val_metric), ("amp", amp),
+                           ("channels_last", channels_last), ("cudnn_benchmark", cudnn_benchmark),
+                           ("num_workers", num_workers)):
             if value is not None:
                 overrides[key] = value
         train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,
               iterations=iterations, overrides=overrides, device=device, weights_dir=weights_dir,
               progress=not quiet and sys.stderr.isatty(), sources=sources)
+
+    @app.command("steptime")
+    def steptime_cmd(
+        models: Optional[list[str]] = typer.Argument(None, help="models to time (default: every trainable one)"),
+        dataset: Path = typer.Option(..., "--dataset", help="dataset root (its training split feeds the steps)"),
+        pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder with prepared pairs-train.csv"),
+        profile: str = typer.Option("cpu", "--profile"),
+        params: Path = typer.Option(Path("params.yaml"), "--params"),
+        steps: int = typer.Option(5, "--steps", help="timed steps per model (interleaved rounds)"),
+        warmup: int = typer.Option(2, "--warmup", help="untimed steps per model first"),
+        threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)"),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config key for every model"),
+    ) -> None:
+        """Seconds per training iteration of each model (min and median over interleaved rounds)."""
+        import torch
+
+        from bench.models import list_models
+        from bench.train.config import parse_overrides
+        from bench.train.steptime import StepTimeConfig, measure
+
+        if threads:
+            torch.set_num_threads(threads)
+        cfg = StepTimeConfig(models=tuple(models or list_models()), dataset=dataset, pairs_dir=pairs_dir, profile=profile,
+                             params=params, steps=steps, warmup=warmup,
+                             overrides=tuple(parse_overrides(set_ or []).items()))
+        typer.echo("| model | batch | min s/it | median s/it |\n|---|---:|---:|---:|")
+        for row in measure(cfg):
+            typer.echo(f"| {row['model']} | {row['batch_size']} | {row['min_s']:.4f} | {row['median_s']:.4f} |")
 
     @app.command("generate")
     def generate_cmd(
