@@ -160,7 +160,9 @@ def render(record: dict, published_csv: Path | None) -> str:
                 else:
                     low, high = (_num(v) for v in cell[which])
                     texts.append(f"{_fmt(_num(cell['value']))}{_interval((low, high))} ({pub})")
-            name = label if key in studied else f"{label} (not in this study)"
+            name = label if label == key else f"{label} (`{key}`)"  # the paper's label, our model's name
+            if key not in studied:
+                name += " (not in this study)"
             if key not in dict(order):
                 name = f"{label} (not in {PAPER} {TABLE})"
             lines.append(f"| {name} | " + " | ".join(texts) + " |")

@@ -76,10 +76,10 @@ def test_pilot_report_equals_the_database(make_config, tmp_path):
     text = md.read_text()
     assert "SCRIPTED PILOT — NOT HUMAN DATA" in text and "3 of the 3 participants are scripted" in text
     # Tang et al. Table 2 (results/published.csv): PATN Market G2R 38.03, Prefer 14.00; DIST (gfla) 47.37, 23.11
-    patn = next(line for line in text.splitlines() if line.startswith("| PATN |"))
+    patn = next(line for line in text.splitlines() if line.startswith("| PATN (`patn`) |"))
     c = cells["patn", "g2r"]
     assert f"{c['value']:.2f} [{c['wilson'][0]:.1f}, {c['wilson'][1]:.1f}] (38.03)" in patn and "(14.00)" in patn
-    assert "| DIST |" in text and "(47.37)" in text and "not studied (50.00)" in text  # Ours (partflow) not studied
+    assert "| DIST (`gfla`) |" in text and "(47.37)" in text and "not studied (50.00)" in text  # Ours (partflow) not studied
     assert "NOT the published protocol" in text
     # the pipeline's report stage re-renders the same table from the record alone
     again = render_record(js, PUBLISHED, tmp_path / "again.md")
