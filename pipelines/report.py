@@ -34,6 +34,11 @@ def main() -> None:
         from bench.reid.table import write_table
 
         write_table("results/reid", "results/published.csv", "results/tables")
+    # Tang et al. Table 2 (the user study) the same way: from the committed record of `bench study report`.
+    from bench.userstudy.report import RECORD, render_record
+
+    if RECORD.is_file():
+        render_record(RECORD, "results/published.csv", "results/tables/tang2021-table-2.md")
 
 
 if __name__ == "__main__":
