@@ -104,7 +104,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     if image.shape[:2] == tuple(size):
         return image
-    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
+    return np.array(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))  # writable
 
 
 def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
