@@ -39,6 +39,7 @@ class Protocol:
 
 
 FASHION_GEOMETRIES = ("patn", "posegan", "gfla")
+DEFAULT_PROTOCOL = "paper"  # `bench evaluate`'s and the pipeline's (params.yaml evaluate.protocol)
 FID_CONVENTIONS = ("torch-fidelity", "gfla-script")
 
 PROTOCOLS: dict[str, Protocol] = {
