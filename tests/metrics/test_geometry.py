@@ -203,3 +203,13 @@ def test_a_generated_image_of_neither_size_is_refused_by_name(tmp_path):
     with pytest.raises(DataError, match=r"wrong image size: expected 256x176 or 256x256 \(HxW\), got 256x200"):
         _evaluate(generated, root, out, "gfla")
     assert not out.exists()
+
+
+def test_a_protocol_with_an_unknown_geometry_or_fid_convention_is_refused():
+    from bench.metrics.protocol import check_protocol
+
+    check_protocol(get_protocol("gfla"))
+    with pytest.raises(BenchError, match=r"fashion_geometry must be one of patn, posegan, gfla, got 'pad'"):
+        check_protocol(get_protocol("paper").replace(fashion_geometry="pad"))
+    with pytest.raises(BenchError, match=r"fid_convention must be one of torch-fidelity, gfla-script"):
+        check_protocol(get_protocol("paper").replace(fid_convention="pytorch-fid"))
