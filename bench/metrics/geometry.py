@@ -90,8 +90,8 @@ def check_frame(geometry: Geometry, image_size: tuple[int, int], protocol: str, 
     wants = {"posegan": "a pose-gan-frame folder (fasion-annotation-*.csv, 256x256 images)",
              "patn": "a PATN-frame folder (fasion-resize-annotation-*.csv, 256x176 images)",
              "gfla": "a PATN-frame folder (fasion-resize-annotation-*.csv, 256x176 images)"}.get(geometry.name, "")
-    raise BenchError(f"{where}: protocol {protocol!r} scores DeepFashion in the {geometry.name} geometry "
-                     f"({geometry.frame[0]}x{geometry.frame[1]} images), but this folder holds {h}x{w} images; "
+    raise BenchError(f"{where}: protocol {protocol!r} ({geometry.name} geometry) reads DeepFashion folders of "
+                     f"{geometry.frame[0]}x{geometry.frame[1]} images, but this folder holds {h}x{w} images; "
                      f"use {wants} or another protocol")
 
 

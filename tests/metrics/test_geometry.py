@@ -65,7 +65,7 @@ def test_gfla_keypoints_follow_cords_to_map_by_hand():
 def test_frame_checks_name_the_folder_that_would_do():
     check_frame(GEOMETRIES["posegan"], (256, 256), "posegan", "root")
     check_frame(GEOMETRIES["gfla"], (256, 176), "gfla", "root")
-    with pytest.raises(BenchError, match=r"^root: protocol 'posegan' .* 256x176 images; use a pose-gan-frame folder"):
+    with pytest.raises(BenchError, match=r"^root: protocol 'posegan' \(posegan geometry\) reads DeepFashion folders of 256x256 images, but this folder holds 256x176 images; use a pose-gan-frame folder"):
         check_frame(GEOMETRIES["posegan"], (256, 176), "posegan", "root")
     with pytest.raises(BenchError, match="use a PATN-frame folder"):
         check_frame(GEOMETRIES["patn"], (256, 256), "paper", "root")
