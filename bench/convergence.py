@@ -218,8 +218,12 @@ def prepared(cfg: StudyConfig) -> StudyConfig:
             from bench.data.splits import MultiSourceConfig, prepare
             from bench.yamlfile import read_yaml
 
-            # The multi-source tuples of the pipeline's prepare stage: the multi-source models train on them.
-            multi = MultiSourceConfig.from_params(read_yaml(cfg.params), cfg.dataset_name, cfg.params)
+            from bench.data.multisource import takes_multiple_sources
+
+            # The multi-source tuples of the pipeline's prepare stage, which the multi-source models train on.
+            multi = None
+            if any(takes_multiple_sources(m) for m in cfg.budgets):
+                multi = MultiSourceConfig.from_params(read_yaml(cfg.params), cfg.dataset_name, cfg.params)
             _log(f"preparing {cfg.test_pairs} test pairs into {pairs}")
             prepare(dataset=cfg.dataset, out=pairs, images_for_test=cfg.test_pairs, multi_source=multi)
         cfg = dataclasses.replace(cfg, pairs_dir=pairs)
@@ -379,4 +383,4 @@ def study_config(dataset: Path, work: Path, out: Path, params: Path, profile: st
     conv = section["convergence"]
     extra = {k: conv[k] for k in ("test_pairs", "pose_steps") if k in conv}
     return StudyConfig(dataset=dataset, work=work, out=out, budgets=budgets, profile=profile, params=params,
-                       **extra, **options)
+                       **{**extra, **options})
