@@ -23,7 +23,9 @@ Protocol (reference/protocol.md §5, §8):
 - KID: torch-fidelity's ``kid_features_to_metric`` (polynomial kernel
   (x.y/d + 1)^3, unbiased MMD^2 over 100 random subsets of
   min(1000, n_generated, n_reference), seed 2020: torch-fidelity's defaults) on the same 2048-d features and
-  reference set as FID; value = the subsets' mean, std in the details.
+  reference set as FID; value = the subsets' mean, std in the details. It needs
+  the reference features themselves, so unlike FID (whose statistics are cached)
+  it reads the reference set on every run.
 
 Each step is a small function over arrays/tensors; the registered metrics chain
 them. ``extractor`` names a torch-fidelity feature extractor, so tests can route
