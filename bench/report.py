@@ -22,7 +22,8 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.io import atomic_write_text
-from bench.leaderboard import load_published, load_results, paper_table, render_latex, render_markdown
+from bench.leaderboard import (estimator_note, latex_comment, load_published, load_results, paper_table, render_latex,
+                               render_markdown)
 
 METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "kid", "lpips", "mask-lpips", "psnr", "mask-psnr",
                 "psnr-uint8-wrap", "pckh"]
@@ -46,7 +47,7 @@ def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, s
         metrics = [m for m in METRIC_ORDER if m in set(rows["metric"])] + sorted(set(rows["metric"]) - set(METRIC_ORDER))
         md += [f"## Protocol `{protocol}`", "", f"Datasets — {sources}.", "",
                render_markdown(rows, metrics=metrics).rstrip(), ""]
-        tex += [f"% protocol {protocol}; {sources}", render_latex(rows, metrics=metrics)]
+        tex += [f"% protocol {protocol}; {sources}", latex_comment(estimator_note(rows)) + render_latex(rows, metrics=metrics)]
     unavailable = ours[ours["value"].isna() & ours["reason"].notna()].drop_duplicates("metric")
     if len(unavailable):
         md += ["## Unavailable metrics (n/a)", ""]
