@@ -51,7 +51,8 @@ from bench.errors import BenchError, DataError
 from bench.io import (PER_PAIR, RECORD, SCORES, SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable,
                       device_name, provenance)
 from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
-from bench.metrics.protocol import Protocol, get_protocol
+from bench.metrics.geometry import Geometry, check_frame, conform, geometry_of, resize_images, scale_keypoints
+from bench.metrics.protocol import Protocol, check_protocol, get_protocol
 from bench.registry import METRICS, Entry
 from bench.setting import Setting
 
@@ -247,16 +248,28 @@ def decode_all(paths: list[Path], decode, size: tuple[int, int], desc: str, prog
 
 
 def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool,
-                   panel: tuple[int, int] = (1, 1)) -> np.ndarray:
-    """The generated frames: the whole file, PATN's 5th panel, or panel ``(i, n)`` of a --pattern strip."""
+                   panel: tuple[int, int] = (1, 1), geometry: Geometry | None = None) -> np.ndarray:
+    """The generated frames (the whole file, PATN's 5th panel, or panel ``(i, n)`` of a --pattern strip) in
+    the geometry's scored size: as stored when they have it, else resized from the dataset frame ``size``
+    (GFLA's 256x256 resize); any other size is an error naming the file."""
     from bench.data.images import load_image
 
     index, panels = (GENERATED_PANEL + 1, COMPOSITE_PANELS) if fmt == "patn" else panel
+    scored = geometry.size if geometry is not None else size
 
     def decode(path: Path) -> np.ndarray:
-        return composite_panel(load_image(path, None), size, path, index - 1, panels) if panels > 1 else load_image(path, size)
+        image = load_image(path, None)
+        if panels > 1:  # a strip of dataset-frame panels, or of scored-size ones (GFLA's 256x256 results)
+            strip = scored if image.shape[:2] == (scored[0], panels * scored[1]) else size
+            image = composite_panel(image, strip, path, index - 1, panels)
+        out = conform(image, geometry) if geometry is not None else (image if image.shape[:2] == tuple(size) else None)
+        if out is None:
+            h, w = image.shape[:2]
+            sizes = " or ".join(dict.fromkeys(f"{a}x{b}" for a, b in (size, scored)))
+            raise DataError(path, f"wrong image size: expected {sizes} (HxW), got {h}x{w}")
+        return out
 
-    return decode_all(paths, decode, size, "generated", progress)
+    return decode_all(paths, decode, scored, "generated", progress)
 
 
 def load_targets(layout: DatasetLayout, names: list[str], progress: bool) -> np.ndarray:
@@ -285,9 +298,13 @@ def select_metrics(names: tuple[str, ...] | None) -> list[Entry]:
     return [METRICS.get(n) for n in dict.fromkeys(names)]
 
 
-def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], generated: np.ndarray, estimator: Any) -> EvalInputs:
+def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], generated: np.ndarray, estimator: Any,
+                 geometry: Geometry | None = None) -> EvalInputs:
+    """Targets and their keypoints in the geometry's scored size (resized from the dataset frame for ``gfla``)."""
     targets_names = [b for _, b in pairs]
-    targets = load_targets(layout, targets_names, config.progress)
+    frame = layout.kind.image_size
+    scored = geometry.size if geometry is not None else frame
+    targets = resize_images(load_targets(layout, targets_names, config.progress), scored)
     if config.real_data:  # PoNA Table I "Real Data": the targets scored against themselves
         generated = targets
     extra: dict[str, Any] = {
@@ -298,7 +315,8 @@ def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], g
     }
     if config.cache_dir:
         extra["cache_dir"] = config.cache_dir
-    return EvalInputs(generated, targets, target_keypoints(layout, targets_names), pairs, layout, config.device, extra=extra)
+    keypoints = scale_keypoints(target_keypoints(layout, targets_names), frame, scored)
+    return EvalInputs(generated, targets, keypoints, pairs, layout, config.device, extra=extra)
 
 
 def check_result(name: str, result: MetricResult, n: int) -> None:
@@ -411,6 +429,7 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
                                                      **({"pattern": discovery.pattern, "panel": config.panel or "1/1"}
                                                         if discovery.pattern else {})},
         "protocol": protocol.to_dict(),
+        "geometry": geometry_record(layout, protocol),
         "pairs": {"expected": n_pairs, "evaluated": evaluated, "missing": n_pairs - evaluated,
                   "coverage": evaluated / n_pairs if n_pairs else 0.0},
         "estimator": getattr(estimator, "name", None),
@@ -418,6 +437,14 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
         "per_pair_csv": per_pair_path(config.out).name if per_pair_columns(results) else None,
         "provenance": jsonable(provenance(device=config.device, device_name=device_name(config.device), protocol=protocol.name)),
     }
+
+
+def geometry_record(layout: DatasetLayout, protocol: Protocol) -> dict[str, Any]:
+    """Which frame the images were scored in and which metrics padded them (bench/metrics/geometry.py)."""
+    geometry = geometry_of(layout.kind.name, protocol.fashion_geometry)
+    return {"name": geometry.name, "frame": list(geometry.frame), "scored": list(geometry.size),
+            "padded_metrics": sorted(geometry.padded), "pad_per_side": geometry.pad(next(iter(geometry.padded), "")),
+            "source": geometry.source}
 
 
 def per_pair_columns(results: dict[str, MetricResult]) -> list[str]:
@@ -495,7 +522,9 @@ def _short(text: str, limit: int = 60) -> str:
 def format_table(record: dict[str, Any]) -> str:
     """A short plain-text table for stdout; unavailable metrics show n/a and why."""
     pairs = record["pairs"]
-    head = (f"model {record['model']} | dataset {record['dataset']['kind']} | protocol {record['protocol']['name']} | "
+    geometry = record.get("geometry") or {}
+    shown = f" ({geometry['name']} geometry, {geometry['scored'][0]}x{geometry['scored'][1]})" if geometry.get("name") not in (None, "market") else ""
+    head = (f"model {record['model']} | dataset {record['dataset']['kind']}{shown} | protocol {record['protocol']['name']} | "
             f"pairs {pairs['evaluated']}/{pairs['expected']} ({100 * pairs['coverage']:.1f}%)")
     if record.get("sources"):
         head += f" | {record['sources']} source(s) per target"
@@ -557,7 +586,10 @@ def evaluate(config: EvalConfig) -> Evaluation:
     check_out(config.out)
     resolve_device(config.device)  # cuda on a machine without it: an error, not a record saying "cuda"
     protocol = get_protocol(config.protocol)
+    check_protocol(protocol)
     layout = DatasetLayout.open(config.dataset, config.pairs_dir)
+    geometry = geometry_of(layout.kind.name, protocol.fashion_geometry)
+    check_frame(geometry, layout.kind.image_size, protocol.name, str(layout.root))
     if not config.real_data:
         check_generation_setting(config.generated_dir, config.sources, config.stage)
     pairs_file, all_pairs = scored_pairs(layout, config.sources)
@@ -582,10 +614,11 @@ def evaluate(config: EvalConfig) -> Evaluation:
         order = sorted(discovery.files)
         pairs = [all_pairs[i] for i in order]
         started = time.perf_counter()
-        generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress, panel)
+        generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress, panel,
+                                   geometry)
         print(f"decoded {len(generated)} generated images: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    inputs = build_inputs(config, layout, pairs, generated, estimator)
+    inputs = build_inputs(config, layout, pairs, generated, estimator, geometry)
     print(f"decoded {len(inputs.targets)} targets: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     results = run_metrics(entries, inputs, protocol, config.real_data)
     record = assemble_record(config, layout, protocol, pairs_file, len(all_pairs), discovery, entries, results, estimator)

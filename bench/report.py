@@ -25,7 +25,7 @@ from bench.io import atomic_write_text
 from bench.leaderboard import (estimator_note, latex_comment, load_published, load_results, paper_table, render_latex,
                                render_markdown)
 
-METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "lpips", "mask-lpips", "psnr", "mask-psnr",
+METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "kid", "lpips", "mask-lpips", "psnr", "mask-psnr",
                 "psnr-uint8-wrap", "pckh"]
 
 

@@ -44,7 +44,8 @@ def project(tmp_path, monkeypatch):
     params.update(models=["source-copy", "pg2"], datasets=["synth-market"], test_pairs={"synth-market": 6},
                   multi_source={"synth-market": {"k": [1, 3], "max_test": 4, "min_instances": 4, "val_fraction": 0.34}},
                   settings={"synth-market": [{"protocol": "paper", "models": {"source-copy": ["n=1"],
-                                                                              "pg2": ["stage-1"]}}]})
+                                                                              "pg2": ["stage-1"]}}]},
+                  protocols={"synth-market": [{"protocol": "gfla", "metrics": ["ssim", "psnr"], "models": ["pg2"]}]})
     params["profiles"]["cpu"]["defaults"].update(iterations=2, niter=1, niter_decay=1, log_every=1, threads=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "results").mkdir()
@@ -56,7 +57,7 @@ def project(tmp_path, monkeypatch):
 
 
 def test_one_cell_runs_from_prepare_to_report(project):
-    from pipelines import configure, generate, prepare, report, settings, train
+    from pipelines import configure, generate, prepare, protocols, report, settings, train
 
     prepare.main("synth-market")
     assert len(list(csv.reader(open("data/prepared/synth-market/pairs-test.csv")))) == 1 + 6  # header + test_pairs
@@ -69,6 +70,7 @@ def test_one_cell_runs_from_prepare_to_report(project):
                                           "--metrics", "ssim,psnr,fid", "--out", f"results/metrics/{model}/synth-market.json"])
         assert result.exit_code == 0, result.output
     settings.main("synth-market", estimator="none")
+    protocols.main("synth-market")
     report.main()
 
     assert sorted(p.name for p in Path("runs/pg2/synth-market").iterdir()) == [
@@ -96,6 +98,11 @@ def test_one_cell_runs_from_prepare_to_report(project):
     assert compared.exit_code == 0, compared.output  # (model, setting) keys: the default and the Stage-I record
     assert [m["label"] for m in json.loads(compared.output)["models"]] == ["pg2", "pg2, stage-1"]
     assert Path("results/tables/li2020pona-table-i.md").exists()
+    # the protocols stage: the same images under `gfla`, a leaderboard section of its own
+    again = json.loads(Path("results/metrics/protocols/synth-market/gfla/pg2.json").read_text())
+    assert again["protocol"]["name"] == "gfla" and set(again["metrics"]) == {"ssim", "psnr"}
+    assert again["metrics"]["psnr"]["value"] == record["metrics"]["psnr"]["value"]  # Market: one geometry
+    assert "## Protocol `gfla`" in board
     assert Path("results/figures/samples-synth-market.pdf").read_bytes().startswith(b"%PDF")
     assert Path("results/figures/loss/synth-market/pg2.png").exists()
     assert not Path("results/figures/loss/synth-market/source-copy.png").exists()

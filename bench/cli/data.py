@@ -11,7 +11,7 @@ data_app = typer.Typer(help="Synthetic datasets, pair splits and contact sheets.
 
 @data_app.command("synth")
 def synth_cmd(
-    name: str = typer.Argument(..., help="synth-market or synth-fashion"),
+    name: str = typer.Argument(..., help="synth-market, synth-fashion or synth-fashion-posegan (pose-gan's 256x256 layout)"),
     out: Path = typer.Option(..., "--out", help="dataset folder to write (real on-disk layout)"),
     seed: int = typer.Option(0, help="random seed; same seed, same bytes"),
     identities_train: Optional[int] = typer.Option(None, help="number of training identities (default: market 60, fashion 30)"),

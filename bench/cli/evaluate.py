@@ -15,7 +15,7 @@ def evaluate_cmd(
     out: Path = typer.Option(..., "--out", help="result JSON; the per-pair CSV is written beside it"),
     pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder holding pairs-test.csv (default: the dataset folder)"),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated metric names (default: every registered metric)"),
-    protocol: str = typer.Option("paper", "--protocol", help="evaluation protocol: paper or modern"),
+    protocol: str = typer.Option("paper", "--protocol", help="evaluation protocol (bench/metrics/protocol.py): paper, modern, posegan, posegan-modern or gfla"),
     estimator: str = typer.Option("none", "--estimator", help="pose estimator for PCKh: csv:PATH, heatmap:PATH, rtmpose (fetched on first use), rtmpose:PATH (ONNX) or none"),
     weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="folder with pretrained metric weights"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="folder for cached reference statistics (FID)"),

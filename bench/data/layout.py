@@ -10,7 +10,12 @@ kind             annotations                     official pairs (if supplied)
 ``deepfashion``  ``fasion-resize-annotation-*``  ``fasion-resize-pairs-{split}.csv``
 ===============  ==============================  =================================
 
-(``fasion`` is the original spelling.) ``bench data prepare`` writes
+(``fasion`` is the original spelling.) A third layout, pose-gan's DeepFashion
+(AliaksandrSiarohin/pose-gan, the "old" split of Lakhal et al. and Horiuchi et al.),
+keeps the 256x256 frame: ``fasion-annotation-{split}.csv`` / ``fasion-pairs-{split}.csv``
+(:data:`POSEGAN_FASHION`, kind name ``deepfashion``; scored by the ``posegan``
+protocols, bench/metrics/geometry.py). Models are built for :data:`KINDS` only.
+``bench data prepare`` writes
 ``pairs-{split}.csv`` into its ``--out`` folder; those take precedence.
 
 DeepFashion follows the PATN geometry: images 176 wide x 256 high, cropped from
@@ -62,6 +67,12 @@ KINDS = {
 }
 
 
+#: pose-gan's DeepFashion: the 256x256 frame, pose-gan's file names (protocol.md 1.1, 1.4).
+POSEGAN_FASHION = DatasetKind("deepfashion", (256, 256), "fasion-annotation", "fasion-pairs")
+#: Every folder layout :meth:`DatasetLayout.open` recognises, keyed like ``bench data synth`` specs.
+LAYOUTS = {**KINDS, "deepfashion-posegan": POSEGAN_FASHION}
+
+
 @dataclass(frozen=True)
 class DatasetLayout:
     root: Path
@@ -74,10 +85,10 @@ class DatasetLayout:
         root = Path(root)
         if not root.is_dir():
             raise DataError(root, "dataset folder does not exist")
-        for kind in KINDS.values():
+        for kind in LAYOUTS.values():
             if (root / f"{kind.annotation_prefix}-train.csv").exists() or (root / f"{kind.annotation_prefix}-test.csv").exists():
                 return cls(root, kind, Path(pairs_dir) if pairs_dir else None)
-        expected = ", ".join(f"{k.annotation_prefix}-{{train,test}}.csv" for k in KINDS.values())
+        expected = ", ".join(f"{k.annotation_prefix}-{{train,test}}.csv" for k in LAYOUTS.values())
         raise DataError(root, f"not a dataset folder: expected one of {expected}")
 
     def images(self, split: str) -> Path:

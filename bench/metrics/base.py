@@ -22,9 +22,11 @@ from bench.metrics.protocol import Protocol
 
 @dataclass
 class EvalInputs:
-    generated: np.ndarray  # (N, H, W, 3) uint8, dataset frame (Market 128x64, DeepFashion 256x176)
+    # Images and keypoints in the protocol's scored size (bench/metrics/geometry.py): the dataset frame
+    # (Market 128x64, DeepFashion 256x176 or pose-gan's 256x256), or GFLA's 256x256 resize.
+    generated: np.ndarray  # (N, H, W, 3) uint8
     targets: np.ndarray  # (N, H, W, 3) uint8 ground-truth targets
-    target_keypoints: np.ndarray  # (N, 18, 2) int (y, x), -1 missing, dataset frame
+    target_keypoints: np.ndarray  # (N, 18, 2) int (y, x), -1 missing
     pairs: list[tuple[str, str]]  # (from, to) names, same order
     layout: DatasetLayout  # where the dataset lives (train images for FID, annotations)
     device: str = "cpu"

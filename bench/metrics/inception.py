@@ -6,16 +6,26 @@ Protocol (reference/protocol.md §5, §8):
   Inception graph (torch-fidelity's ``inception-v3-compat``, bit-exact port,
   TF1 bilinear resize to 299), softmax of the unbiased logits, **10 splits in
   file order** (no shuffle), value = mean over splits, std in the details.
-- DeepFashion 176x256 images are padded with 40 px of white per side to
-  256x256 first (PATN ``addBounding``), when ``protocol.fashion_pad_256``.
+- DeepFashion in geometry ``patn``: 176x256 images are padded with 40 px of
+  white per side to 256x256 first (PATN ``addBounding``), for IS and mask-IS
+  only; FID and KID are never padded (no paper pads them). Geometry ``gfla``:
+  everything resized to 256x256; ``posegan``: the 256x256 frame as it is
+  (bench/metrics/geometry.py).
 - mask-IS: IS of the generated images multiplied by the PG2 mask of the target
   keypoints (background 0 = black); the targets are not used.
-- FID: all generated test images against the **whole training set** (GFLA), or
-  against the distinct test targets (``protocol.fid_reference="test-targets"``).
-  Difference to GFLA, recorded in the version: GFLA's port used torchvision's
-  ImageNet Inception weights and dropped the last partial batch; we use the
-  TF-FID weights (TTUR / pytorch-fid convention) and every image.
+- FID (``protocol.fid_convention="torch-fidelity"``): all generated test images
+  against the **whole training set** (GFLA), or against the distinct test
+  targets (``protocol.fid_reference="test-targets"``), with the TF-FID weights
+  (TTUR / pytorch-fid convention) and every image. ``"gfla-script"`` is GFLA's
+  own script (torchvision's ImageNet Inception, batches of 64, last partial
+  batch dropped): bench/metrics/fid_gfla.py.
   Reference statistics are cached on disk, keyed by the image set and extractor.
+- KID: torch-fidelity's ``kid_features_to_metric`` (polynomial kernel
+  (x.y/d + 1)^3, unbiased MMD^2 over 100 random subsets of
+  min(1000, n_generated, n_reference), seed 2020: torch-fidelity's defaults) on the same 2048-d features and
+  reference set as FID; value = the subsets' mean, std in the details. It needs
+  the reference features themselves, so unlike FID (whose statistics are cached)
+  it reads the reference set on every run.
 
 Each step is a small function over arrays/tensors; the registered metrics chain
 them. ``extractor`` names a torch-fidelity feature extractor, so tests can route
@@ -41,12 +51,14 @@ from bench import weights
 from bench._torchvision_compat import import_torchvision
 from bench.io import atomic_path
 from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.geometry import PAD, Geometry, geometry_of, resize_image
 from bench.metrics.protocol import Protocol
 from bench.registry import METRICS
 
 INCEPTION = "inception-v3-compat"
 IS_SPLITS = 10
-FASHION_PAD = 40  # px of white per side: 176 -> 256 (PATN getMetrics_fashion.py)
+FASHION_PAD = PAD  # px of white per side: 176 -> 256 (PATN getMetrics_fashion.py; bench/metrics/geometry.py)
+KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 2020  # torch-fidelity 0.4 defaults.py (kid_*, rng_seed)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FID_REFERENCES = ("train", "test-targets")
 _EXTRACTOR_WEIGHTS = {INCEPTION: "inception-fidelity"}  # extractor -> bench.weights name
@@ -97,11 +109,13 @@ def pad_white(image: np.ndarray, pad: int, value: int = 255) -> np.ndarray:
     return np.pad(image, ((0, 0), (pad, pad), (0, 0)), constant_values=value)
 
 
-def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
-    """Padding per side for this dataset and protocol (0 = none)."""
-    if inputs.layout.kind.name == "deepfashion" and protocol.fashion_pad_256:
-        return FASHION_PAD
-    return 0
+def geometry(inputs: EvalInputs, protocol: Protocol) -> Geometry:
+    return geometry_of(inputs.layout.kind.name, protocol.fashion_geometry)
+
+
+def fashion_pad(inputs: EvalInputs, protocol: Protocol, metric: str = "is") -> int:
+    """Padding per side before ``metric`` on this dataset and protocol (0 = none; bench/metrics/geometry.py)."""
+    return geometry(inputs, protocol).pad(metric)
 
 
 def target_masks(inputs: EvalInputs) -> np.ndarray:
@@ -132,10 +146,11 @@ class ImageArrayDataset(Dataset):
 
 
 class ImageFileDataset(Dataset):
-    """Image files read on demand (the training set does not fit in memory comfortably)."""
+    """Image files read on demand (the training set does not fit in memory comfortably),
+    each of ``size`` and resized to ``scored`` (the geometry's size) when that differs."""
 
-    def __init__(self, paths: list[Path], size: tuple[int, int], pad: int = 0):
-        self.paths, self.size, self.pad = paths, size, pad
+    def __init__(self, paths: list[Path], size: tuple[int, int], pad: int = 0, scored: tuple[int, int] | None = None):
+        self.paths, self.size, self.pad, self.scored = paths, size, pad, scored or size
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -143,7 +158,7 @@ class ImageFileDataset(Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         from bench.data.images import load_image
 
-        image = load_image(self.paths[i], size=self.size)
+        image = resize_image(load_image(self.paths[i], size=self.size), self.scored)
         return to_chw(pad_white(image, self.pad) if self.pad else image)
 
 
@@ -188,13 +203,15 @@ def extract_features(
 _last: dict[str, object] = {}
 
 
-def generated_features(inputs: EvalInputs, protocol: Protocol, extractor: str, weights_path: Path | None) -> dict[str, torch.Tensor]:
+def generated_features(inputs: EvalInputs, protocol: Protocol, extractor: str, weights_path: Path | None,
+                       pad: int = 0) -> dict[str, torch.Tensor]:
+    """Both layers of the generated images with ``pad`` columns per side: IS and FID share the pass when their padding agrees."""
     images = inputs.generated
-    key = (extractor, str(weights_path), fashion_pad(inputs, protocol), inputs.device, images.shape)
+    key = (extractor, str(weights_path), pad, inputs.device, images.shape)
     if _last.get("key") == key and _last["ref"]() is images:
         return _last["features"]
     layers = list(dict.fromkeys([feature_layer(extractor, "isc"), feature_layer(extractor, "fid")]))
-    dataset = ImageArrayDataset(images, pad=fashion_pad(inputs, protocol))
+    dataset = ImageArrayDataset(images, pad=pad)
     features = extract_features(dataset, extractor, layers, weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
     _last.clear()
     _last.update(key=key, ref=weakref.ref(images), features=features)
@@ -245,8 +262,9 @@ def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INC
         weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
-    logits = generated_features(inputs, protocol, extractor, weights_path)[feature_layer(extractor, "isc")]
-    return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=fashion_pad(inputs, protocol))
+    pad = fashion_pad(inputs, protocol, "is")
+    logits = generated_features(inputs, protocol, extractor, weights_path, pad)[feature_layer(extractor, "isc")]
+    return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=pad)
 
 
 @METRICS.register("mask-is", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask-IS; PATN protocol",
@@ -259,7 +277,7 @@ def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str 
         weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
-    pad = fashion_pad(inputs, protocol)
+    pad = fashion_pad(inputs, protocol, "mask-is")
     dataset = ImageArrayDataset(inputs.generated, masks=target_masks(inputs), pad=pad)
     layer = feature_layer(extractor, "isc")
     logits = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))[layer]
@@ -333,31 +351,55 @@ def cached_stats(path: Path, compute: Callable[[], dict[str, np.ndarray]], meta:
     return stats, False
 
 
-def reference_set(inputs: EvalInputs, protocol: Protocol, pad: int) -> tuple[Dataset, str, str] | str:
-    """(dataset, fingerprint, description) of the FID reference images, or why there are none."""
+def reference_set(inputs: EvalInputs, protocol: Protocol, pad: int = 0) -> tuple[Dataset, str, str] | str:
+    """(dataset, fingerprint, description) of the FID reference images in the scored geometry, or why there are none.
+    The training images are read in the dataset frame and resized like the test images (geometry ``gfla``)."""
+    scored = geometry(inputs, protocol).size
     if protocol.fid_reference == "train":
         folder = inputs.layout.images("train")
         paths = image_files(folder)
         if not paths:
             return f"no training images in {folder} for the FID reference (GFLA protocol); use fid_reference='test-targets'"
-        return ImageFileDataset(paths, inputs.layout.kind.image_size, pad), files_fingerprint(paths), str(folder)
+        fingerprint = files_fingerprint(paths) + ("" if scored == inputs.layout.kind.image_size else f"@{scored[0]}x{scored[1]}")
+        return ImageFileDataset(paths, inputs.layout.kind.image_size, pad, scored), fingerprint, str(folder)
     first = {to: i for i, (_, to) in reversed(list(enumerate(inputs.pairs)))}
     names = sorted(first)
-    targets = inputs.targets[[first[n] for n in names]]
+    targets = inputs.targets[[first[n] for n in names]]  # already in the scored geometry
     return ImageArrayDataset(targets, pad=pad), arrays_fingerprint(names, targets), f"{len(names)} distinct test targets"
 
 
-@METRICS.register("fid", higher_is_better=False, paper="Heusel et al. 2017; GFLA protocol (Ren et al. 2020)",
-                  version=f"{_VERSION} pool 2048 (TF-FID weights), all images; reference = protocol.fid_reference",
-                  per_pair=False)
-def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
+def _check_reference(protocol: Protocol) -> None:
     if protocol.fid_reference not in FID_REFERENCES:
         raise ValueError(f"protocol.fid_reference must be one of {FID_REFERENCES}, got {protocol.fid_reference!r}")
+
+
+def reference_features(inputs: EvalInputs, protocol: Protocol, extractor: str, weights_path: Path | None,
+                       layer: str, pad: int) -> tuple[Dataset, str, torch.Tensor] | str:
+    """(dataset, description, (N, D) features) of the reference set, or why there is none; not cached (KID needs them all)."""
+    reference = reference_set(inputs, protocol, pad)
+    if isinstance(reference, str):
+        return reference
+    dataset, _, described = reference
+    features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+    return dataset, described, features[layer]
+
+
+@METRICS.register("fid", higher_is_better=False, paper="Heusel et al. 2017; GFLA protocol (Ren et al. 2020)",
+                  version=f"protocol.fid_convention: torch-fidelity = {_VERSION} pool 2048 (TF-FID weights), all images; "
+                          "gfla-script = GFLA script/metrics.py (bench/metrics/fid_gfla.py); reference = protocol.fid_reference",
+                  per_pair=False)
+def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION, network: torch.nn.Module | None = None) -> MetricResult:
+    """FID under ``protocol.fid_convention``; ``network`` replaces the gfla-script extractor (tests)."""
+    _check_reference(protocol)
+    if protocol.fid_convention == "gfla-script":
+        from bench.metrics import fid_gfla
+
+        return fid_gfla.fid_gfla(inputs, protocol, network)
     try:
         weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
-    pad, layer = fashion_pad(inputs, protocol), feature_layer(extractor, "fid")
+    pad, layer = fashion_pad(inputs, protocol, "fid"), feature_layer(extractor, "fid")
     reference = reference_set(inputs, protocol, pad)
     if isinstance(reference, str):
         return MetricResult.unavailable(reference)
@@ -372,10 +414,53 @@ def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> M
     path = cache_dir(inputs) / f"{cache_key(fingerprint, extractor, layer, weights_path, pad)}.npz"
     meta = {"reference": described, "n": len(dataset), "extractor": extractor, "layer": layer, "pad": pad}
     ref_stats, hit = cached_stats(path, compute, meta)
-    gen_stats = fid_statistics(generated_features(inputs, protocol, extractor, weights_path)[layer])
+    gen_stats = fid_statistics(generated_features(inputs, protocol, extractor, weights_path, pad)[layer])
     value = frechet_distance(gen_stats, ref_stats)
     return MetricResult(value, details={
-        "reference": protocol.fid_reference, "reference_set": described, "n_reference": len(dataset),
-        "n_generated": len(inputs.generated), "extractor": extractor, "weights": _str(weights_path),
-        "pad": pad, "cache": str(path), "cache_hit": hit,
+        "convention": "torch-fidelity", "reference": protocol.fid_reference, "reference_set": described,
+        "n_reference": len(dataset), "n_generated": len(inputs.generated), "extractor": extractor,
+        "weights": _str(weights_path), "pad": pad, "geometry": geometry(inputs, protocol).name, "cache": str(path),
+        "cache_hit": hit,
+    })
+
+
+# ----------------------------------------------------------------------------- KID
+
+
+def kid_from_features(generated: torch.Tensor, reference: torch.Tensor, subsets: int = KID_SUBSETS,
+                      subset_size: int = KID_SUBSET_SIZE, seed: int = KID_SEED) -> tuple[float, float, int]:
+    """(mean, std, subset size used) of torch-fidelity's KID; the subset size shrinks to the smaller set."""
+    size = min(subset_size, len(generated), len(reference))
+    kid = _fidelity("metric_kid")
+    out = kid.kid_features_to_metric(generated, reference, kid_subsets=subsets, kid_subset_size=size, kid_kernel="poly",
+                                     kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1,
+                                     rng_seed=seed, verbose=False)
+    return out[kid.KEY_METRIC_KID_MEAN], out[kid.KEY_METRIC_KID_STD], size
+
+
+@METRICS.register("kid", higher_is_better=False, paper="Binkowski et al. 2018 (KID); torch-fidelity",
+                  version=f"{_VERSION} pool 2048 (TF-FID weights), kid_features_to_metric: degree 3, coef0 1, "
+                          f"{KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, n), seed {KID_SEED}; reference = protocol.fid_reference",
+                  per_pair=False)
+def kid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
+    _check_reference(protocol)
+    try:
+        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+    except weights.WeightsMissing as err:
+        return MetricResult.unavailable(str(err))
+    pad, layer = fashion_pad(inputs, protocol, "kid"), feature_layer(extractor, "fid")
+    if len(inputs.generated) < 2:
+        return MetricResult.unavailable("KID needs at least 2 generated and 2 reference images")
+    reference = reference_features(inputs, protocol, extractor, weights_path, layer, pad)
+    if isinstance(reference, str):
+        return MetricResult.unavailable(reference)
+    dataset, described, ref_features = reference
+    if len(dataset) < 2:
+        return MetricResult.unavailable("KID needs at least 2 generated and 2 reference images")
+    gen_features = generated_features(inputs, protocol, extractor, weights_path, pad)[layer]
+    mean, std, size = kid_from_features(gen_features, ref_features)
+    return MetricResult(mean, details={
+        "std": std, "subsets": KID_SUBSETS, "subset_size": size, "seed": KID_SEED, "reference": protocol.fid_reference,
+        "reference_set": described, "n_reference": len(dataset), "n_generated": len(inputs.generated),
+        "extractor": extractor, "weights": _str(weights_path), "pad": pad, "geometry": geometry(inputs, protocol).name,
     })

@@ -143,6 +143,13 @@ def _make_kernel(k: int):
         out_h, out_w = height - 2 * crop, full_w - 2 * crop
         rows, cols = out_h + 2 * radius, out_w + 2 * radius
         for p in numba.prange(n):
+            if data_range[p] == 0.0:
+                # A constant generated image: C1 = C2 = 0, and a window black in both images (a black image,
+                # or a masked one, over a black target) divides 0 by 0: ZeroDivisionError in numba's Python error
+                # model, which inside the parallel loop ended that thread's share of the pairs unseen and left
+                # the rest of its chunk unwritten (np.empty garbage). Undefined (nan), as run_ssim records it.
+                out[p] = np.nan
+                continue
             top, bottom, left, right = 0, height, 0, width  # support in image coordinates
             if use_mask:
                 top, bottom, left, right = _bounding_box(masks[p])

@@ -18,12 +18,17 @@ class Protocol:
     #: as in the scikit-image <= 0.14 the original scripts pinned; "skimage-11" = the
     #: current scikit-image (truncate=3.5).
     ssim_kernel: str = "legacy-13"
-    #: DeepFashion: pad each 176-wide image with 40 px of white per side to 256x256
-    #: before SSIM and IS (PATN getMetrics_fashion.py `addBounding`).
-    fashion_pad_256: bool = True
+    #: DeepFashion geometry (bench/metrics/geometry.py): "patn" = 176x256 images, SSIM and
+    #: IS padded white to 256x256 (PATN getMetrics_fashion.py `addBounding`); "posegan" =
+    #: pose-gan's 256x256 frame and old split; "gfla" = resized to 256x256 (GFLA).
+    fashion_geometry: str = "patn"
     #: FID reference set: "train" (GFLA: the whole training set) or "test-targets".
     fid_reference: str = "train"
-    #: FID/IS extractor batch size.
+    #: FID feature extractor and batching (bench/metrics/fid_gfla.py): "torch-fidelity" =
+    #: TF-FID Inception weights, every image; "gfla-script" = GFLA script/metrics.py:
+    #: torchvision's ImageNet Inception, batches of 64, the last partial batch dropped.
+    fid_convention: str = "torch-fidelity"
+    #: FID/IS extractor batch size (torch-fidelity; the gfla-script convention fixes 64).
     batch_size: int = 50
 
     def replace(self, **changes) -> "Protocol":
@@ -33,12 +38,34 @@ class Protocol:
         return dataclasses.asdict(self)
 
 
+FASHION_GEOMETRIES = ("patn", "posegan", "gfla")
+DEFAULT_PROTOCOL = "paper"  # `bench evaluate`'s and the pipeline's (params.yaml evaluate.protocol)
+FID_CONVENTIONS = ("torch-fidelity", "gfla-script")
+
 PROTOCOLS: dict[str, Protocol] = {
-    # The authors' scripts as they ran them (PATN / PoNA / pose-gan / GFLA FID).
+    # The authors' scripts as they ran them (PATN / PoNA / pose-gan), DeepFashion in PATN's geometry.
     "paper": Protocol("paper"),
     # Same, with the current scikit-image SSIM kernel (11 taps).
     "modern": Protocol("modern", ssim_kernel="skimage-11"),
+    # DeepFashion in pose-gan's 256x256 frame, old split (Def-GAN; Lakhal et al. Table 3);
+    # pose-gan pins scikit-image 0.13.1: the 13-tap kernel.
+    "posegan": Protocol("posegan", fashion_geometry="posegan"),
+    # The same frame with the 11-tap kernel: Horiuchi et al. ("window size of 11"), MS-DefGAN on pose-gan's data.
+    "posegan-modern": Protocol("posegan-modern", ssim_kernel="skimage-11", fashion_geometry="posegan"),
+    # GFLA's script/metrics.py as Tang et al. followed it: DeepFashion resized to 256x256,
+    # FID with torchvision's Inception against the whole training set, batches of 64.
+    "gfla": Protocol("gfla", fashion_geometry="gfla", fid_convention="gfla-script"),
 }
+
+
+def check_protocol(protocol: Protocol) -> None:
+    """Field values a metric would otherwise reject mid-run."""
+    if protocol.fashion_geometry not in FASHION_GEOMETRIES:
+        raise BenchError(f"protocol {protocol.name!r}: fashion_geometry must be one of {', '.join(FASHION_GEOMETRIES)}, "
+                         f"got {protocol.fashion_geometry!r}")
+    if protocol.fid_convention not in FID_CONVENTIONS:
+        raise BenchError(f"protocol {protocol.name!r}: fid_convention must be one of {', '.join(FID_CONVENTIONS)}, "
+                         f"got {protocol.fid_convention!r}")
 
 
 def get_protocol(name: str) -> Protocol:

@@ -20,7 +20,8 @@ Two kernel conventions (``Protocol.ssim_kernel``):
 
 Both filter with scipy's ``mode='reflect'`` (``d c b a | a b c d``).
 
-DeepFashion (PATN ``getMetrics_fashion.py`` ``addBounding``): each 176-wide
+DeepFashion, geometry ``patn`` (PATN ``getMetrics_fashion.py`` ``addBounding``; the
+other geometries pad nothing, see bench/metrics/geometry.py): each 176-wide
 image gets 40 white columns per side, so SSIM is taken at 256x256. For
 mask-SSIM the padded columns are *black*: they lie outside the target mask, and
 masking is done in the padded frame (the 256x256 frame of the pose-gan
@@ -93,6 +94,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench.metrics.base import EvalInputs, MetricResult
+from bench.metrics.geometry import PAD, geometry_of
 from bench.metrics.protocol import Protocol
 from bench.registry import METRICS
 
@@ -100,7 +102,7 @@ SIGMA = 1.5
 K1, K2 = 0.01, 0.03
 WIN_SIZE = 11  # the crop: (WIN_SIZE - 1) // 2 px per border, in both conventions
 TRUNCATE = {"legacy-13": 4.0, "skimage-11": 3.5}
-FASHION_PAD = 40  # px per side: 176 -> 256 (PATN addBounding)
+FASHION_PAD = PAD  # px per side: 176 -> 256 (PATN addBounding; bench/metrics/geometry.py)
 PRECISIONS = ("checked", "float64", "float32")
 # The float32 path keeps pairs innermost, so it wants more of them per step (16 Market pairs).
 FLOAT32_CHUNK_PIXELS = 16 * 128 * 64
@@ -360,9 +362,9 @@ def compiled_ssim(generated: np.ndarray, targets: np.ndarray, kernel: str, masks
 # ----------------------------------------------------------------------------- the metrics
 
 
-def fashion_pad(inputs: EvalInputs, protocol: Protocol) -> int:
-    """Columns of padding per side for SSIM on this dataset and protocol (0 = none)."""
-    return FASHION_PAD if inputs.layout.kind.name == "deepfashion" and protocol.fashion_pad_256 else 0
+def fashion_pad(inputs: EvalInputs, protocol: Protocol, metric: str = "ssim") -> int:
+    """Columns of padding per side before ``metric`` on this dataset and protocol (0 = none; bench/metrics/geometry.py)."""
+    return geometry_of(inputs.layout.kind.name, protocol.fashion_geometry).pad(metric)
 
 
 def target_masks(inputs: EvalInputs) -> np.ndarray:
@@ -384,7 +386,7 @@ _SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1
 
 
 @METRICS.register("ssim", higher_is_better=True, paper="Wang et al. 2004; pose-gan / PATN getMetrics protocol",
-                  version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion padded white to 256x256", per_pair=True)
+                  version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion per protocol.fashion_geometry (patn: padded white to 256x256)", per_pair=True)
 def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     pad, counts = fashion_pad(inputs, protocol), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs), details=counts)
@@ -393,9 +395,9 @@ def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
 
 @METRICS.register("mask-ssim", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask; pose-gan / PATN getMetrics_market.py",
                   version=f"{_SSIM_CALL} on images times the PG2 target mask (black background); "
-                          "DeepFashion padded black to 256x256", per_pair=True)
+                          "DeepFashion per protocol.fashion_geometry (patn: padded black to 256x256)", per_pair=True)
 def mask_ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    pad, counts = fashion_pad(inputs, protocol), {}
+    pad, counts = fashion_pad(inputs, protocol, "mask-ssim"), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, masks=target_masks(inputs), pad=pad,
                          progress=_progress(inputs), details=counts)
     return _result(scores, kernel=protocol.ssim_kernel, pad=pad, masked=True, **counts)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bench.data.annotations import read_annotations
 from bench.data.keypoints import INDEX, MISSING, NAMES, REQUIRED_FOR_PAIRS
-from bench.data.layout import DatasetLayout, fashion_identity, market_identity
+from bench.data.layout import LAYOUTS, DatasetLayout, fashion_identity, market_identity
 from bench.data.synth import SPECS, synthesize
 from bench.data.synth import dataset as D
 from bench.data.synth.appearance import sample_appearance
@@ -24,6 +24,7 @@ from bench.errors import BenchError
 
 MARKET_NAME = re.compile(r"^(\d{4}|-1)_c[1-6]s[1-6]_\d{6}_\d{2}\.jpg$")
 FASHION_NAME = re.compile(r"^fashion(MEN|WOMEN)[A-Za-z_]+id\d{10}_\d(front|side|back|full|additional)\.jpg$")
+POSEGAN_NAME = re.compile(r"^fasion(MEN|WOMEN)[A-Za-z]+id\d{10}_\d(front|side|back|full|additional)\.jpg$")
 TINY = dict(identities_train=3, identities_test=2, images_per_identity=2)
 
 
@@ -50,7 +51,7 @@ def test_same_seed_gives_identical_bytes(tiny, tmp_path, name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_real_layout_and_valid_annotations(tiny, name):
     layout = DatasetLayout.open(tiny[name])
-    assert layout.kind.name == SPECS[name].kind
+    assert layout.kind == LAYOUTS[SPECS[name].kind]
     h, w = layout.kind.image_size
     for split in ("train", "test"):
         ann = read_annotations(layout.annotations(split), image_size=(h, w))
@@ -95,6 +96,18 @@ def test_fashion_names_identities_and_views(tiny):
     name = fashion_name("MEN", "Shirts_Polos", 1802, 2, 4, "full")
     assert name == "fashionMENShirts_Polosid0000180202_4full.jpg"
     assert fashion_identity(name) == "fashionMENShirts_Polosid0000180202"
+
+
+def test_posegan_fashion_layout_names_and_frame(tiny):
+    """pose-gan's layout: fasion-annotation-*.csv, 256x256 frame, names as in ../shared's old-split file."""
+    root = tiny["synth-fashion-posegan"]
+    layout = DatasetLayout.open(root)
+    assert layout.kind.image_size == (256, 256) and layout.annotations("test").name == "fasion-annotation-test.csv"
+    names = read_annotations(layout.annotations("test"), image_size=(256, 256))
+    assert all(POSEGAN_NAME.match(n) for n in names), sorted(names)
+    # pose-gan's own identity rule, name.split('_')[0], agrees with ours on these names
+    assert all(fashion_identity(n) == n.split("_")[0] for n in names)
+    assert fashion_name("WOMEN", "Tees_Tanks", 316, 6, 2, "side", posegan=True) == "fasionWOMENTeesTanksid0000031606_2side.jpg"
 
 
 def test_name_schemes():

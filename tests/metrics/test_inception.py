@@ -153,7 +153,7 @@ def test_is_pads_deepfashion_with_40px_white(tmp_path):
     assert padded.shape[1:3] == (256, 256)
     result = inception.inception_score(inputs, PAPER, extractor=TINY)
     assert result.value == pytest.approx(reference_is(tiny_features(padded)["logits"])[0], rel=1e-6)
-    unpadded = inception.inception_score(inputs, PAPER.replace(fashion_pad_256=False), extractor=TINY)
+    unpadded = inception.inception_score(inputs, PAPER.replace(fashion_geometry="gfla"), extractor=TINY)  # gfla pads nothing
     assert unpadded.value == pytest.approx(reference_is(tiny_features(inputs.generated)["logits"])[0], rel=1e-6)
     assert unpadded.value != pytest.approx(result.value, rel=1e-6)
 

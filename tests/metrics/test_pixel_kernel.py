@@ -67,3 +67,21 @@ def test_constant_generated_image_is_nan_and_threads_do_not_change_scores():
     one, two = run_ssim(generated, targets, None, 0, taps, CROP, 1), run_ssim(generated, targets, None, 0, taps, CROP, 2)
     assert np.isnan(one[2]) and np.array_equal(np.isnan(one), np.isnan(two))
     np.testing.assert_array_equal(one[~np.isnan(one)], two[~np.isnan(two)])
+
+
+def test_a_constant_generated_image_leaves_the_other_pairs_of_its_batch_scored():
+    """A constant black generated image (data_range 0) over a black target region used to raise 0/0 inside the
+    parallel loop and leave the rest of its thread's share of the batch unwritten (found scoring 256x256 images
+    of an untrained model, where most outputs are constant). Every other pair must get the score it gets alone, which is scikit-image's."""
+    rng = np.random.default_rng(11)
+    n, size = 24, (40, 36)
+    targets = rng.integers(0, 256, (n, *size, 3)).astype(np.uint8)
+    targets[:, :, :18] = 0  # black where the constant images are black too: 0/0 in both SSIM factors when C1 = C2 = 0
+    generated = np.where(rng.random((n, *size, 3)) < 0.5, 127, 128).astype(np.uint8)  # data_range 1: tiny C1, C2
+    generated[::3] = 0  # constant black: undefined
+    taps = gaussian_taps(TRUNCATE["skimage-11"])
+    for threads in (1, 2):
+        out = run_ssim(generated, targets, None, 0, taps, CROP, threads)
+        assert np.isnan(out[::3]).all()
+        for i in np.nonzero(np.arange(n) % 3)[0]:
+            assert out[i] == pytest.approx(authors_ssim(targets[i], generated[i]), abs=1e-9)

@@ -243,7 +243,7 @@ def test_fashion_metric_pads_to_256(tmp_path):
     generated, targets = smooth_scene(rng, 2, size), smooth_scene(rng, 2, size)
     inputs = _inputs(tmp_path, "deepfashion", generated, targets)
     padded = METRICS.get("ssim").constructor(inputs, get_protocol("modern"))
-    plain = METRICS.get("ssim").constructor(inputs, get_protocol("modern").replace(fashion_pad_256=False))
+    plain = METRICS.get("ssim").constructor(inputs, get_protocol("modern").replace(fashion_geometry="posegan"))  # pads nothing
     assert padded.details["pad"] == 40 and plain.details["pad"] == 0
     np.testing.assert_allclose(plain.per_pair, [authors_ssim(t, g) for g, t in zip(generated, targets)], atol=1e-5)
     assert np.all(padded.per_pair > plain.per_pair)  # identical white borders raise SSIM

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.data.annotations import write_annotations
 from bench.data.keypoints import INDEX, MISSING, NAMES, REQUIRED_FOR_PAIRS
-from bench.data.layout import KINDS
+from bench.data.layout import LAYOUTS
 from bench.data.synth import naming
 from bench.data.synth.appearance import CATEGORIES, Appearance, sample_appearance
 from bench.data.synth.kinematics import sample_pose
@@ -35,7 +35,7 @@ _NAMES, _SCENES, _TRAIN, _TEST, _JUNK, _DISTRACTOR, _QUERY = range(7)
 @dataclass(frozen=True)
 class SynthSpec:
     name: str
-    kind: str  # a key of bench.data.layout.KINDS
+    kind: str  # a key of bench.data.layout.LAYOUTS
     identities_train: int
     identities_test: int
     images_per_identity: tuple[int, int]  # inclusive range, drawn per identity
@@ -52,6 +52,9 @@ class SynthSpec:
 SPECS: dict[str, SynthSpec] = {
     "synth-market": SynthSpec("synth-market", "market", 60, 12, (4, 7), 0.75, 0.6),
     "synth-fashion": SynthSpec("synth-fashion", "deepfashion", 30, 8, (3, 6)),
+    # pose-gan's layout: 256x256 frame, `fasion...` names without the category's underscore
+    # (for the `posegan` protocols; bench/metrics/geometry.py).
+    "synth-fashion-posegan": SynthSpec("synth-fashion-posegan", "deepfashion-posegan", 30, 8, (3, 6)),
 }
 
 
@@ -140,7 +143,7 @@ def plan_fashion(spec: SynthSpec, seed: int) -> list[Shot]:
             others = rng.choice(np.arange(1, len(_FASHION_POSES)), k - 1, replace=False)
             for j in sorted([0, *(int(o) for o in others)]):
                 number, view = _FASHION_POSES[j]
-                name = naming.fashion_name(gender, category, item, outfit, number, view)
+                name = naming.fashion_name(gender, category, item, outfit, number, view, posegan=spec.kind == "deepfashion-posegan")
                 shots.append(Shot(split, name, "person", app, (seed, stream, i, 1 + j), view=view))
     return shots
 
@@ -265,14 +268,14 @@ def resolve_spec(name: str, identities_train: int | None = None, identities_test
                                 ("images_per_identity", images_per_identity, 2)):
         if value is not None and value < least:
             raise BenchError(f"{label} must be at least {least}, got {value}")
-    if images_per_identity is not None and spec.kind == "deepfashion" and images_per_identity > len(_FASHION_POSES):
+    if images_per_identity is not None and spec.kind != "market" and images_per_identity > len(_FASHION_POSES):
         raise BenchError(f"images_per_identity must be at most {len(_FASHION_POSES)} for {name} (one per view), got {images_per_identity}")
     if multi_source_identities < 0:
         raise BenchError(f"multi_source_identities must be >= 0, got {multi_source_identities}")
     if multi_source_identities and multi_source_images < 2:
         raise BenchError(f"multi_source_identities={multi_source_identities} needs multi_source_images >= 2 "
                          f"(n sources take n + 1 images), got {multi_source_images}")
-    if spec.kind == "deepfashion" and multi_source_images > len(_FASHION_POSES):
+    if spec.kind != "market" and multi_source_images > len(_FASHION_POSES):
         raise BenchError(f"multi_source_images must be at most {len(_FASHION_POSES)} for {name} (one per view), "
                          f"got {multi_source_images}")
     return replace(
@@ -301,7 +304,7 @@ def synthesize(name: str, out: str | Path, seed: int = 0, identities_train: int 
                         multi_source_identities, multi_source_images)
     out = Path(out)
     _check_out(out)
-    kind = KINDS[spec.kind]
+    kind = LAYOUTS[spec.kind]
     start = time.perf_counter()
     if spec.kind == "market":
         shots = plan_market(spec, seed)
