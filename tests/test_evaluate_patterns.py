@@ -7,15 +7,14 @@ give exactly the numbers of the single-image folder (PNG, so no re-encoding).
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.cli import main
 from bench.errors import BenchError, DataError
 from bench.evaluate import check_distinct, generated_name, parse_panel
+from cli_helpers import run_cli
 from test_evaluate import PAIRS, SIZE, dataset, l1_metric, read, run, write_generated  # noqa: F401  (fixtures)
 
 
@@ -52,17 +51,6 @@ def test_panel_of_a_seven_panel_strip(tmp_path, dataset, l1_metric):
     assert ev.record["metrics"]["test-l1"]["value"] == 0.0
 
 
-def cli(argv, capsys):
-    saved, sys.argv = sys.argv, ["bench", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = saved
-    return code, capsys.readouterr()
-
 
 def test_cli_pattern_and_panel_as_patn(tmp_path, dataset, l1_metric, capsys):
     single = write_generated(tmp_path / "single", dataset, source_side=True)
@@ -71,8 +59,8 @@ def test_cli_pattern_and_panel_as_patn(tmp_path, dataset, l1_metric, capsys):
     for a, b in PAIRS:
         strip(dataset, a, b, read(single / generated_name(a, b)), 5, 5).save(patn / f"{a}___{b}_vis.png")
     out = tmp_path / "cli" / "r.json"
-    code, _ = cli(["evaluate", str(patn), "--dataset", str(dataset), "--out", str(out), "--metrics", "test-l1",
-                   "--pattern", "{from}___{to}_vis.png", "--panel", "5/5"], capsys)
+    code, _, _ = run_cli(["evaluate", str(patn), "--dataset", str(dataset), "--out", str(out), "--metrics", "test-l1",
+                          "--pattern", "{from}___{to}_vis.png", "--panel", "5/5"], capsys)
     assert code == 0
     by_patn, _ = run(tmp_path, dataset, patn, metrics=("test-l1",), format="patn")
     assert json.loads(out.read_text())["metrics"]["test-l1"]["value"] == by_patn.record["metrics"]["test-l1"]["value"]

@@ -7,48 +7,23 @@ checks size and full sha256 against ``bench.weights.WEIGHTS``.
 """
 from __future__ import annotations
 
-import http.server
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 
 from bench import weights
-from bench.cli import main
+from cli_helpers import FileHandler, file_server
+from cli_helpers import run_cli as run
 
 INCEPTION = weights.WEIGHTS["inception-fidelity"].filename
 GOOD = b"published weights " * 4096
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    truncate: set[str] = set()
-
-    def do_GET(self):  # noqa: N802  (http.server's name)
-        body = self.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body[: len(body) // 3] if self.path.lstrip("/") in self.truncate else body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    Handler.files, Handler.truncate = {}, set()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with file_server() as url:
+        yield url
 
 
 @pytest.fixture
@@ -60,31 +35,18 @@ def published(tmp_path, trust_weights):
     return reference
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    saved, sys.argv = sys.argv, ["bench", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def download(server, dest, capsys):
     return run(["weights", "download", "inception-fidelity", "--mirror", server, "--to", str(dest), "--quiet"], capsys)
 
 
 def test_good_file_is_downloaded_verified_and_kept(server, published, tmp_path, capsys):
-    Handler.files[INCEPTION] = GOOD
+    FileHandler.files[INCEPTION] = GOOD
     dest = tmp_path / "cache"
     code, out, err = download(server, dest, capsys)
     assert code == 0, err
     assert out.strip() == str(dest / INCEPTION) and (dest / INCEPTION).read_bytes() == GOOD
     assert [p.name for p in dest.iterdir()] == [INCEPTION]  # no temporary left
-    Handler.files.clear()  # a second run finds the verified file and does not download
+    FileHandler.files.clear()  # a second run finds the verified file and does not download
     assert download(server, dest, capsys)[0] == 0
 
 
@@ -95,10 +57,10 @@ def test_good_file_is_downloaded_verified_and_kept(server, published, tmp_path, 
 ])
 def test_a_bad_transfer_writes_nothing(server, published, tmp_path, capsys, case, message):
     if case == "wrong-hash":
-        Handler.files[INCEPTION] = GOOD[::-1]  # same size, other bytes
+        FileHandler.files[INCEPTION] = GOOD[::-1]  # same size, other bytes
     elif case == "truncated":
-        Handler.files[INCEPTION] = GOOD
-        Handler.truncate.add(INCEPTION)
+        FileHandler.files[INCEPTION] = GOOD
+        FileHandler.truncate.add(INCEPTION)
     dest = tmp_path / "cache"
     code, _, err = download(server, dest, capsys)
     lines = [line for line in err.splitlines() if line.startswith("error:")]

@@ -9,10 +9,7 @@ OpenPose reordering must agree with DWPose's own formulation of it.
 """
 from __future__ import annotations
 
-import http.server
 import io
-import sys
-import threading
 import zipfile
 
 import numpy as np
@@ -22,7 +19,8 @@ onnx = pytest.importorskip("onnx", reason="onnx (a test dependency) builds the s
 from onnx import TensorProto, helper  # noqa: E402
 
 from bench import weights  # noqa: E402
-from bench.cli import main  # noqa: E402
+from cli_helpers import FileHandler, file_server  # noqa: E402
+from cli_helpers import run_cli as run  # noqa: E402
 from bench.data.annotations import read_annotations  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.metrics.pckh import pckh  # noqa: E402
@@ -165,23 +163,6 @@ def test_bad_models_are_refused_in_one_line(tmp_path):
 ZIP = "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip"  # the published archive's name
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def do_GET(self):  # noqa: N802
-        body = self.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def sdk_zip(member: str, data: bytes) -> bytes:
     """The layout of OpenMMLab's ONNX SDK archives: a folder with end2end.onnx beside the SDK's json files."""
     buffer = io.BytesIO()
@@ -194,24 +175,21 @@ def sdk_zip(member: str, data: bytes) -> bytes:
 @pytest.fixture
 def published_here(tmp_path, monkeypatch, model_file):
     """The published spec pointed at a local server, its digest and size the small model's."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    data = model_file.read_bytes()
-    spec = weights.WEIGHTS["rtmpose-m-body7"]
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/{ZIP}"
-    monkeypatch.setitem(weights.WEIGHTS, spec.name, weights.WeightSpec(
-        spec.name, spec.filename, spec.used_by, url, weights.sha256(model_file), len(data), member=spec.member))
-    hub = tmp_path / "hub"
-    monkeypatch.setattr(weights, "hub_checkpoints", lambda: hub)
-    monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
-    yield hub, data
-    httpd.shutdown()
-    httpd.server_close()
+    with file_server() as base:
+        data = model_file.read_bytes()
+        spec = weights.WEIGHTS["rtmpose-m-body7"]
+        monkeypatch.setitem(weights.WEIGHTS, spec.name, weights.WeightSpec(
+            spec.name, spec.filename, spec.used_by, f"{base}/{ZIP}", weights.sha256(model_file), len(data),
+            member=spec.member))
+        hub = tmp_path / "hub"
+        monkeypatch.setattr(weights, "hub_checkpoints", lambda: hub)
+        monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
+        yield hub, data
 
 
 def test_first_use_downloads_extracts_and_checks(published_here):
     hub, data = published_here
-    Handler.files = {ZIP: sdk_zip("end2end.onnx", data)}
+    FileHandler.files = {ZIP: sdk_zip("end2end.onnx", data)}
     estimator = load_estimator("rtmpose")
     target = hub / weights.WEIGHTS["rtmpose-m-body7"].filename
     assert target.read_bytes() == data and sorted(p.name for p in hub.iterdir()) == [target.name]
@@ -226,26 +204,13 @@ def test_first_use_downloads_extracts_and_checks(published_here):
 ])
 def test_bad_downloads_leave_nothing(published_here, archive, message):
     hub, data = published_here
-    Handler.files = {ZIP: archive(data)} if archive else {}
+    FileHandler.files = {ZIP: archive(data)} if archive else {}
     with pytest.raises(weights.DownloadFailed, match=message):
         load_estimator("rtmpose")
     assert not hub.exists() or not any(hub.iterdir())
 
 
 # ----------------------------------------------------------------------------- bench pose annotate
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    saved, sys.argv = sys.argv, ["bench", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_annotation_format_is_the_real_files(shared_data):
