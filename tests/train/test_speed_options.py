@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.utils.data import default_collate
-from tiny_gan import TinyGAN, TinyPairs
+from tiny_gan import TinyGAN, TinyPairs, fixed_batch_l1
 
 from bench.errors import BenchError
 from bench.train.checkpoint import load_checkpoint
@@ -30,16 +30,11 @@ def _l1_after(steps: int, **options) -> tuple[float, float]:
     trainer = Trainer(model, TinyPairs(), _config(iterations=steps, niter=steps, **options), progress=False)
     batch = default_collate([TinyPairs()[i] for i in range(4)])
 
-    def l1() -> float:
-        model.eval()
-        with torch.no_grad():
-            return model.generator_losses(batch, model(batch))["l1"].item()
-
-    before = l1()
+    before = fixed_batch_l1(model, batch)
     torch.manual_seed(1)
     for _ in range(steps):
         trainer.train_step(batch)
-    return before, l1()
+    return before, fixed_batch_l1(model, batch)
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])

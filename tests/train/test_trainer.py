@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from torch.utils.data import default_collate
-from tiny_gan import TinyGAN, TinyPairs
+from tiny_gan import TinyGAN, TinyPairs, fixed_batch_l1
 
 from bench.errors import BenchError
 from bench.train.checkpoint import load_checkpoint
@@ -33,16 +33,11 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     trainer = Trainer(model, TinyPairs(), _config(iterations=20, niter=20, lr_g=3e-3), progress=False)
     batch = default_collate([TinyPairs()[i] for i in range(4)])
 
-    def l1() -> float:
-        model.eval()
-        with torch.no_grad():
-            return model.generator_losses(batch, model(batch))["l1"].item()
-
-    before = l1()
+    before = fixed_batch_l1(model, batch)
     for _ in range(20):
         terms = trainer.train_step(batch)
     assert set(terms) == {"G/l1", "G/gan", "D/real", "D/fake"}
-    assert l1() < 0.92 * before
+    assert fixed_batch_l1(model, batch) < 0.92 * before
 
 
 def test_learning_rate_follows_constant_then_linear_decay():

@@ -75,3 +75,10 @@ class TinyPairs(Dataset):
 
     def __getitem__(self, index: int):
         return dict(self.items[index])
+
+
+def fixed_batch_l1(model: TinyGAN, batch) -> float:
+    """The generator's L1 term on ``batch`` in eval mode (no dropout, no gradients): what a trainer test watches fall."""
+    model.eval()
+    with torch.no_grad():
+        return model.generator_losses(batch, model(batch))["l1"].item()
