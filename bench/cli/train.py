@@ -41,9 +41,8 @@ def train(
     ``config`` (a resolved ``TrainConfig``) replaces the profile lookup; the DVC
     pipeline passes the per-cell config that ``pipelines/configure.py`` wrote.
     """
-    from bench.data.dataset import PairDataset
     from bench.data.layout import DatasetLayout
-    from bench.data.multisource import check_model_sources, tuple_dataset
+    from bench.data.multisource import check_model_sources, training_set, tuple_dataset
     from bench.models import create_model, list_models
     from bench.registry import MODELS
     from bench.train.checkpoint import seed_everything
@@ -80,10 +79,7 @@ def train(
     try:
         seed_everything(config.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         model = create_model(model_name, layout.kind.name, **config.model)
-        if config.sources:
-            train_set, listing = tuple_dataset(layout, "train", config.sources, model_name, flip=config.flip)
-        else:
-            train_set, listing = PairDataset(layout, "train", flip=config.flip), layout.pairs("train")
+        train_set, listing = training_set(layout, model_name, config.sources, flip=config.flip)
         if len(train_set) == 0:
             raise DataError(listing, "holds no training pairs (header only?): nothing to train on")
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}

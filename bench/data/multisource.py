@@ -126,3 +126,12 @@ def tuple_dataset(layout: DatasetLayout, split: str, n: int, model_name: str, fl
     if not takes_multiple_sources(model_name):
         dataset = SingleSourceView(dataset)
     return dataset, path
+
+
+def training_set(layout: DatasetLayout, model_name: str, sources: int, flip: bool = False) -> tuple[Dataset, Path]:
+    """What ``model_name`` trains on and the file listing it: the K-source tuples (``sources`` K >= 1) or the pairs."""
+    if sources:
+        return tuple_dataset(layout, "train", sources, model_name, flip=flip)
+    from bench.data.dataset import PairDataset
+
+    return PairDataset(layout, "train", flip=flip), layout.pairs("train")

@@ -36,8 +36,7 @@ class StepTimeConfig:
 
 
 def _trainer(name: str, cfg: StepTimeConfig, layout):
-    from bench.data.dataset import PairDataset
-    from bench.data.multisource import tuple_dataset
+    from bench.data.multisource import training_set
     from bench.models import create_model, list_models
     from bench.train.checkpoint import seed_everything
     from bench.train.config import load_config
@@ -47,10 +46,7 @@ def _trainer(name: str, cfg: StepTimeConfig, layout):
                          {"val_every": 0, **dict(cfg.overrides)}, models=list_models())
     seed_everything(config.seed)
     model = create_model(name, layout.kind.name, **config.model)
-    if config.sources:
-        data, _ = tuple_dataset(layout, "train", config.sources, name)
-    else:
-        data = PairDataset(layout, "train")
+    data, _ = training_set(layout, name, config.sources)
     trainer = Trainer(model, data, config, progress=False)
     n = cfg.warmup + cfg.steps
     batches = [collate([data[(i * config.batch_size + j) % len(data)] for j in range(config.batch_size)])
