@@ -37,6 +37,8 @@ DECIDING = ("mask-ssim", "psnr")
 COLUMNS = ("model", "dataset", "iterations", "seconds", "metric", "trained", "untrained", "source_copy",
            "diff_ci_low", "diff_ci_high", "learns", "copy_ci_low", "copy_ci_high", "beats_copy")
 REFERENCE = "source-copy"
+#: Output-folder kinds (bench.io markers): the study writes in place and resumes, so it claims both folders first.
+RESULTS_KIND, WORK_KIND = "convergence results", "convergence work"
 
 
 @dataclass(frozen=True)
@@ -242,9 +244,12 @@ def run_study(cfg: StudyConfig) -> list[dict[str, Any]]:
     """Every model of ``cfg.budgets`` trained, generated and scored; writes and returns the rows."""
     import torch
 
+    from bench.io import claim_folder
+
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    cfg.work.mkdir(parents=True, exist_ok=True)
+    claim_folder(cfg.out, RESULTS_KIND)  # the user's folder given as --out or --work: refused before any work
+    claim_folder(cfg.work, WORK_KIND)
     cfg = prepared(cfg)
     copy_record = _generate_and_score(cfg, REFERENCE, None, cfg.work / REFERENCE / "images", cfg.work / REFERENCE / "record.json")
     copy = Scores.read(copy_record)
@@ -272,7 +277,6 @@ def _cell(value: Any) -> str:
 
 
 def write_results(cfg: StudyConfig, rows: list[dict[str, Any]]) -> None:
-    cfg.out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

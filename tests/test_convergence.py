@@ -15,7 +15,7 @@ import pytest
 
 from bench.convergence import COLUMNS, METRICS, Budget, Scores, model_rows, read_budgets, run_study, study_config
 from bench.data.synth import synthesize
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.models import list_models
 from bench.yamlfile import read_yaml
 
@@ -132,3 +132,14 @@ def test_steptime_times_every_trainable_model_in_interleaved_rounds(tiny_study, 
     assert [r["model"] for r in rows] == ["unet", "pg2"]  # the reference row is not trained
     assert len(calls) == 2 * (2 + 1)
     assert all(r["steps"] == 2 and 0 < r["min_s"] <= r["median_s"] and r["batch_size"] == 2 for r in rows)
+
+
+def test_a_folder_the_study_did_not_write_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "synth-market.csv").write_text("my own table\n")
+    cfg = study_config(tmp_path / "synth-market", tmp_path / "work", out, REPO / "params.yaml", models=["unet"],
+                       iterations=1)
+    with pytest.raises(BenchError, match="mine"):
+        run_study(cfg)
+    assert (out / "synth-market.csv").read_text() == "my own table\n" and not (tmp_path / "work").exists()
