@@ -67,6 +67,7 @@ from torch import nn
 
 from baselines import deform
 from baselines.blocks import build_config, canvas_pads, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -395,11 +396,13 @@ def _shift(keypoints: torch.Tensor, dx: int) -> torch.Tensor:
 
 @MODELS.register(
     "def-gan",
-    paper="Siarohin et al., CVPR 2018",
-    title="Deformable GANs for Pose-based Human Image Generation",
-    year=2018,
-    code="https://github.com/AliaksandrSiarohin/pose-gan",
-    param_counts={"market": 61_109_085, "deepfashion": 82_080_611},
+    ModelCard(
+        paper="Siarohin et al., CVPR 2018",
+        title="Deformable GANs for Pose-based Human Image Generation",
+        year=2018,
+        code="https://github.com/AliaksandrSiarohin/pose-gan",
+        param_counts={"market": 61_109_085, "deepfashion": 82_080_611},
+    ),
 )
 def build_defgan(dataset: str = "market", **config: Any) -> DefGANModel:
     cfg = build_config(DefGANConfig, dataset, DEFGAN_DATASETS, config)

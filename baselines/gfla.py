@@ -77,6 +77,7 @@ from torch import nn
 
 from baselines.blocks import build_config, scaled
 from baselines.flow import affine_regularization, block_extractor, local_attn_reshape, sampling_correctness, warp
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError, DataError
 from bench.models.base import Batch, PoseTransferModel
@@ -739,12 +740,14 @@ def load_flow_net(flow_net: nn.Module, path: str) -> None:
 
 @MODELS.register(
     "gfla",
-    paper="Ren et al., CVPR 2020",
-    title="Deep Image Spatial Transformation for Person Image Generation",
-    year=2020,
-    code="https://github.com/RenYurui/Global-Flow-Local-Attention",
-    param_counts=PARAM_COUNTS,
-    generator_builder=lambda dataset="market", **config: gfla_generator(gfla_config(dataset, config)),
+    ModelCard(
+        paper="Ren et al., CVPR 2020",
+        title="Deep Image Spatial Transformation for Person Image Generation",
+        year=2020,
+        code="https://github.com/RenYurui/Global-Flow-Local-Attention",
+        param_counts=PARAM_COUNTS,
+        generator_builder=lambda dataset="market", **config: gfla_generator(gfla_config(dataset, config)),
+    ),
 )
 def build_gfla(dataset: str = "market", **config: Any) -> GFLAModel:
     return GFLAModel(gfla_config(dataset, config), dataset)

@@ -86,6 +86,7 @@ from baselines.defgan import (
     DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init,
     prepare_nn_loss, reconstruction_losses, reconstruction_summary, scaled_layouts,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -518,12 +519,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> MSDefGANGenerator
 
 @MODELS.register(
     "msdefgan",
-    paper="Lathuilière et al., WACV 2020",
-    title="Attention-based Fusion for Multi-source Human Image Generation",
-    year=2020,
-    code="https://github.com/Stephlat/Multi-source-Human-Image-Generation",
-    multi_source=True,
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Lathuilière et al., WACV 2020",
+        title="Attention-based Fusion for Multi-source Human Image Generation",
+        year=2020,
+        code="https://github.com/Stephlat/Multi-source-Human-Image-Generation",
+        multi_source=True,
+        generator_builder=_generator_only,
+    ),
 )
 def build_msdefgan(dataset: str = "market", pose_renderer: PoseRenderer | None = None, **config: Any) -> MSDefGANModel:
     return MSDefGANModel(msdefgan_config(dataset, config), dataset, pose_renderer)

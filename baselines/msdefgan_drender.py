@@ -47,6 +47,7 @@ import torch
 from baselines.drender import (EDGE_WIDTH, EPS, GAMMA, REFERENCE_EDGE_LENGTHS, SIGMA_INIT, DifferentiablePoseRenderer,
                                beta_for_width)
 from baselines.msdefgan import MSDefGANConfig, MSDefGANGenerator, MSDefGANModel, PoseRenderer, msdefgan_config, msdefgan_generator
+from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.registry import MODELS
 
@@ -146,13 +147,15 @@ def _generator_only(dataset: str = "market", **config: Any) -> MSDefGANGenerator
 
 @MODELS.register(
     "msdefgan-drender",
-    paper="Horiuchi et al., 2021",
-    title="Differentiable Rendering-based Pose-Conditioned Human Image Generation",
-    year=2021,
-    code=None,
-    multi_source=True,
-    paper_settings=PAPER_SETTINGS,
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Horiuchi et al., 2021",
+        title="Differentiable Rendering-based Pose-Conditioned Human Image Generation",
+        year=2021,
+        code=None,
+        multi_source=True,
+        paper_settings=PAPER_SETTINGS,
+        generator_builder=_generator_only,
+    ),
 )
 def build_msdefgan_drender(dataset: str = "market", **config: Any) -> MSDefGANDRenderModel:
     cfg, render = split_config(dataset, config)

@@ -58,6 +58,7 @@ from torch import nn
 
 from baselines import defgan, vdg
 from baselines.blocks import build_config
+from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.registry import MODELS
 
@@ -299,9 +300,9 @@ def _register() -> None:
                     param_counts=PARAM_COUNTS[name])
         if base.startswith("vdg"):
             build, generator = _vdg_builder(name, gate, input_pose=base == "vdg")
-            MODELS.add(name, build, generator_builder=generator, **meta)
+            MODELS.add(name, build, ModelCard(generator_builder=generator, **meta))
         else:
-            MODELS.add(name, _defgan_builder(name, gate), **meta)
+            MODELS.add(name, _defgan_builder(name, gate), ModelCard(**meta))
 
 
 _register()

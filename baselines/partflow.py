@@ -85,6 +85,7 @@ from baselines.gfla import (
     FlowGANModel, ResBlockDecoder, ResBlocks, _act, _channels, _conv, _norm, content_loss, flow_padding,
     init_orthogonal, run_flow_net, style_loss, warp_to_image,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import INDEX, MISSING, NAMES, NUM_KEYPOINTS
 from bench.errors import BenchError, DataError
 from bench.models.base import Batch
@@ -593,13 +594,15 @@ def _register(name: str, fixed: dict[str, bool]) -> None:
 
     MODELS.register(
         name,
-        paper=PAPER,
-        title="Structure-aware Person Image Generation with Pose Decomposition and Semantic Correlation",
-        year=2021,
-        code=None,
-        variant=LABELS[name],
-        param_counts={"market": PARAM_COUNTS[name], "deepfashion": PARAM_COUNTS[name]},
-        generator_builder=lambda dataset="market", **config: partflow_generator(variant_config(dataset, config)),
+        ModelCard(
+            paper=PAPER,
+            title="Structure-aware Person Image Generation with Pose Decomposition and Semantic Correlation",
+            year=2021,
+            code=None,
+            variant=LABELS[name],
+            param_counts={"market": PARAM_COUNTS[name], "deepfashion": PARAM_COUNTS[name]},
+            generator_builder=lambda dataset="market", **config: partflow_generator(variant_config(dataset, config)),
+        ),
     )(build)
 
 

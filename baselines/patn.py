@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from baselines.blocks import GAN_MODES, ResnetDiscriminator, build_config, conv_bias, decoder, encoder, init_normal, norm_layer, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -244,11 +245,13 @@ class PATNModel(PairGANModel):
 
 @MODELS.register(
     "patn",
-    paper="Zhu et al., Progressive Pose Attention Transfer for Person Image Generation, CVPR 2019",
-    year=2019,
-    code="https://github.com/tengteng95/Pose-Transfer",
-    param_counts={"market": 41_365_763, "deepfashion": 41_358_019},
-    generator_builder=lambda dataset="market", **config: patn_generator(patn_config(dataset, config)),
+    ModelCard(
+        paper="Zhu et al., Progressive Pose Attention Transfer for Person Image Generation, CVPR 2019",
+        year=2019,
+        code="https://github.com/tengteng95/Pose-Transfer",
+        param_counts={"market": 41_365_763, "deepfashion": 41_358_019},
+        generator_builder=lambda dataset="market", **config: patn_generator(patn_config(dataset, config)),
+    ),
 )
 def build_patn(dataset: str = "market", **config: Any) -> PATNModel:
     return PATNModel(patn_config(dataset, config), dataset)

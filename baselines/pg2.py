@@ -106,6 +106,7 @@ from scipy import ndimage
 from torch import nn
 
 from baselines.blocks import build_config, canvas_pads, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import MASK_LIMBS, MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -666,12 +667,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> PG2Generator:
 
 @MODELS.register(
     "pg2",
-    paper="Ma et al., NIPS 2017",
-    title="Pose Guided Person Image Generation",
-    year=2017,
-    code="https://github.com/charliememory/Pose-Guided-Person-Image-Generation",
-    param_counts={"market": 76_853_958, "deepfashion": 134_799_302},
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Ma et al., NIPS 2017",
+        title="Pose Guided Person Image Generation",
+        year=2017,
+        code="https://github.com/charliememory/Pose-Guided-Person-Image-Generation",
+        param_counts={"market": 76_853_958, "deepfashion": 134_799_302},
+        generator_builder=_generator_only,
+    ),
 )
 def build_pg2(dataset: str = "market", **config: Any) -> PG2Model:
     return PG2Model(pg2_config(dataset, config), dataset)

@@ -77,6 +77,7 @@ from torch import nn
 
 from baselines.blocks import build_config, decoder, encoder, init_normal, norm_layer, scaled
 from baselines.patn import IMAGE_CHANNELS, PATN_DATASETS, PairGANConfig, PairGANModel
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.registry import MODELS
@@ -273,8 +274,9 @@ def _register(name: str, preset: dict[str, Any], rows: str) -> None:
         return pona_generator(config_for(dataset, config))
 
     params = {"deepfashion": 34_329_356, "market": 34_347_340} if name == "pona" else None
-    MODELS.add(name, build, paper=PAPER, year=2020, code=CODE, paper_rows=rows, preset=preset, generator_builder=build_generator,
-               **({"param_counts": params} if params else {}))
+    card = ModelCard(paper=PAPER, year=2020, code=CODE, paper_rows=rows, preset=preset, generator_builder=build_generator,
+                     param_counts=params)
+    MODELS.add(name, build, card)
 
 
 for _name, (_preset, _rows) in VARIANTS.items():

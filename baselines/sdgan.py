@@ -74,6 +74,7 @@ from baselines.blocks import build_config, scaled
 from baselines.defgan import (
     DATA_SIZES, DEFORMABLE_LEVELS, IMAGE_CHANNELS, DefGANGenerator, DefGANModel, PatchDiscriminator, keras_init, scaled_layouts,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -336,12 +337,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> SDGANGenerator:
 
 @MODELS.register(
     "sdgan",
-    paper=PAPER,
-    title="Stacked deformable GAN for pose-based person image generation",
-    year=2020,
-    code="https://github.com/LanglandsLin/SDGAN (experimental fork; not followed where it departs from the paper)",
-    param_counts={"market": 61_192_035, "deepfashion": 82_163_561},
-    generator_builder=_generator_only,
+    ModelCard(
+        paper=PAPER,
+        title="Stacked deformable GAN for pose-based person image generation",
+        year=2020,
+        code="https://github.com/LanglandsLin/SDGAN (experimental fork; not followed where it departs from the paper)",
+        param_counts={"market": 61_192_035, "deepfashion": 82_163_561},
+        generator_builder=_generator_only,
+    ),
 )
 def build_sdgan(dataset: str = "market", **config: Any) -> SDGANModel:
     return SDGANModel(sdgan_config(dataset, config), dataset)

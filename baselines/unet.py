@@ -38,6 +38,7 @@ from baselines.defgan import (
     DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, DefGANModel, Encoder, PatchDiscriminator, _shift, check_config,
     decode, decoder, keras_init, scaled_layouts,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -144,11 +145,13 @@ def _generator_only(dataset: str = "market", **config: Any) -> UNetGenerator:
 
 @MODELS.register(
     "unet",
-    paper=SDGAN_PAPER,
-    title="U-Net baseline (one-stream Def-GAN without deformable skips)",
-    year=2020,
-    code="https://github.com/AliaksandrSiarohin/pose-gan (--warp_skip none)",
-    generator_builder=_generator_only,
+    ModelCard(
+        paper=SDGAN_PAPER,
+        title="U-Net baseline (one-stream Def-GAN without deformable skips)",
+        year=2020,
+        code="https://github.com/AliaksandrSiarohin/pose-gan (--warp_skip none)",
+        generator_builder=_generator_only,
+    ),
 )
 def build_unet(dataset: str = "market", **config: Any) -> UNetModel:
     return UNetModel(unet_config(dataset, config), dataset)

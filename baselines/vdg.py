@@ -89,6 +89,7 @@ from baselines import pg2
 from baselines.blocks import scaled
 from baselines.pg2 import (IMAGE_CHANNELS, DiffMapUNet, canvas_size, residual_decode, residual_decoder,
                            residual_encode, residual_encoder, slim_init)
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch
@@ -363,9 +364,11 @@ _META = dict(
 
 @MODELS.register(
     "vdg",
-    **_META,
-    param_counts={"market": 100_571_782, "deepfashion": 175_657_094},
-    generator_builder=lambda dataset="market", **config: _generator_only(dataset, True, **config),
+    ModelCard(
+        **_META,
+        param_counts={"market": 100_571_782, "deepfashion": 175_657_094},
+        generator_builder=lambda dataset="market", **config: _generator_only(dataset, True, **config),
+    ),
 )
 def build_vdg(dataset: str = "market", **config: Any) -> VDGModel:
     if config.get("input_pose") is False:
@@ -375,9 +378,11 @@ def build_vdg(dataset: str = "market", **config: Any) -> VDGModel:
 
 @MODELS.register(
     "vdg-np",
-    **_META,
-    param_counts={"market": 100_551_046, "deepfashion": 175_636_358},
-    generator_builder=lambda dataset="market", **config: _generator_only(dataset, False, **config),
+    ModelCard(
+        **_META,
+        param_counts={"market": 100_551_046, "deepfashion": 175_636_358},
+        generator_builder=lambda dataset="market", **config: _generator_only(dataset, False, **config),
+    ),
 )
 def build_vdg_wo_pose(dataset: str = "market", **config: Any) -> VDGModel:
     if config.get("input_pose") is True:

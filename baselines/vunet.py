@@ -118,6 +118,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.blocks import build_config, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import NAMES
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -858,13 +859,15 @@ def _generator_only(dataset: str = "market", **config: Any) -> VUnetGenerator:
 
 @MODELS.register(
     "vunet",
-    paper="Esser et al., CVPR 2018",
-    title="A Variational U-Net for Conditional Appearance and Shape Generation",
-    year=2018,
-    code="https://github.com/CompVis/vunet",
-    param_counts={"market": 47_419_270, "deepfashion": 47_272_966},
-    published_params="139.36M (unresolved: see baselines.vunet)",
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Esser et al., CVPR 2018",
+        title="A Variational U-Net for Conditional Appearance and Shape Generation",
+        year=2018,
+        code="https://github.com/CompVis/vunet",
+        param_counts={"market": 47_419_270, "deepfashion": 47_272_966},
+        published_params="139.36M (unresolved: see baselines.vunet)",
+        generator_builder=_generator_only,
+    ),
 )
 def build_vunet(dataset: str = "market", **config: Any) -> VUnetModel:
     return VUnetModel(vunet_config(dataset, config), dataset)

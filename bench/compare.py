@@ -45,8 +45,9 @@ import numpy as np
 
 from bench.errors import BenchError, DataError
 from bench.io import provenance, read_text, record_files
-from bench.leaderboard import Cell, Column, Grid, LABELS, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
+from bench.leaderboard import Cell, Column, Grid, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
 from bench.leaderboard import higher_is_better as registry_direction
+from bench.metrics.specs import metric_label
 from bench.leaderboard import row_label
 from bench.setting import Setting
 
@@ -459,7 +460,7 @@ def table_rows(comparison: Comparison, minus: str = "−") -> tuple[list[str], l
     rows = []
     for m in comparison.metrics:
         decimals = metric_decimals(m.name, None)
-        cells = [(LABELS.get(m.name, m.name) + arrow(m.higher_is_better), None)]
+        cells = [(metric_label(m.name) + arrow(m.higher_is_better), None)]
         for value, rank in zip(m.values, ranks(m.values, decimals, m.higher_is_better)):
             cells.append(("n/a" if value is None else fmt(value, decimals), 1 if rank == 1 else None))
         for d in m.differences:  # one more decimal: the differences are small by nature
@@ -475,7 +476,7 @@ def note(comparison: Comparison) -> str:
             f"{c.n_boot} resamples, seed {c.seed}; a model is called better only if the CI excludes 0."
             if c.n_pairs else f"{c.dataset}, protocol {c.protocol}. Differences are to {c.labels[0]}. "
             "No per-pair scores: no CIs.")
-    set_level = [LABELS.get(m.name, m.name) for m in c.metrics if not m.per_pair]
+    set_level = [metric_label(m.name) for m in c.metrics if not m.per_pair]
     if set_level:
         text += (f" Set-level metrics ({', '.join(set_level)}) are one number for the whole set, not a mean of"
                  " per-pair scores, so they have no CI here.")
@@ -543,7 +544,7 @@ def rich_table(comparison: Comparison):
         differences = [None, *m.differences]
         for i, (label, value, d) in enumerate(zip(c.labels, m.values, differences)):
             value_text = Text("n/a" if value is None else fmt(value, decimals), style="bold" if rank[i] == 1 else "")
-            cells = [Text(LABELS.get(m.name, m.name) + arrow(m.higher_is_better) if i == 0 else ""), Text(label), value_text]
+            cells = [Text(metric_label(m.name) + arrow(m.higher_is_better) if i == 0 else ""), Text(label), value_text]
             if d is None:
                 cells += [Text(""), Text(""), Text("baseline" if i == 0 else "")]
             else:

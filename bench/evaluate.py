@@ -311,11 +311,11 @@ def jsonable(obj: Any) -> Any:
 def metric_record(entry: Entry, result: MetricResult) -> dict[str, Any]:
     return {
         "value": result.value,
-        "higher_is_better": entry.higher_is_better,
-        "per_pair": bool(entry.meta.get("per_pair", False)),
+        "higher_is_better": entry.meta.higher_is_better,
+        "per_pair": entry.meta.per_pair,
         "reason": result.reason,
-        "version": entry.version,
-        "paper": entry.paper,
+        "version": entry.meta.version,
+        "paper": entry.meta.paper,
         "details": jsonable(result.details),
     }
 

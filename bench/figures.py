@@ -201,7 +201,8 @@ def select_results(frame: "pd.DataFrame", dataset: str, protocol: str) -> "pd.Da
 
 def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
     """Bars of one metric across models; the best bar darker, unavailable models marked n/a."""
-    from bench.leaderboard import LABELS, higher_is_better
+    from bench.leaderboard import higher_is_better
+    from bench.metrics.specs import metric_label
 
     plt = _pyplot()
     rows = rows[rows["metric"] == metric]
@@ -218,7 +219,7 @@ def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
                     ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(models)), models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
     direction = "" if higher is None else (" (higher is better)" if higher else " (lower is better)")
-    ax.set_title(LABELS.get(metric, metric) + direction, fontsize=10)
+    ax.set_title(metric_label(metric) + direction, fontsize=10)
     ax.margins(y=0.15)
     ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -30,7 +30,8 @@ import pandas as pd
 
 from bench.errors import BenchError, DataError
 from bench.io import read_text, record_files
-from bench.registry import METRICS, MODELS, UnknownNameError
+from bench.metrics.specs import metric_label, quantity
+from bench.registry import MODELS
 from bench.setting import Setting
 
 REQUIRED = ("model", "dataset", "metric", "value", "source")
@@ -39,33 +40,13 @@ NA, NOT_REPORTED = "n/a", "–"
 UNSPECIFIED = "unspecified"  # results/published.csv: the paper does not say on which dataset (Lakhal's timings)
 UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
 
-# Directions of quantities that are not registered metrics (or not yet): the registry wins.
-DIRECTION_FALLBACK = {
-    "ssim": True, "mask-ssim": True, "psnr": True, "mask-psnr": True, "psnr-uint8-wrap": True,
-    "is": True, "mask-is": True, "fid": False, "lpips": False, "mask-lpips": False, "pckh": True,
-    "params_m": False, "fps": True, "time_ms": False, "user-g2r": True, "user-prefer": True, "reid-map": True,
-}
-# Decimals as the papers print them (PoNA/PATN: 3 for SSIM/IS/PSNR, 2 for PCKh; GFLA/Tang: 4 for LPIPS).
-DECIMALS = {
-    "ssim": 3, "mask-ssim": 3, "is": 3, "mask-is": 3, "psnr": 3, "mask-psnr": 3, "psnr-uint8-wrap": 3,
-    "fid": 3, "lpips": 4, "mask-lpips": 4, "pckh": 2, "params_m": 2, "fps": 2, "time_ms": 1,
-    "user-g2r": 2, "user-prefer": 2, "reid-map": 1,
-}
-LABELS = {
-    "ssim": "SSIM", "mask-ssim": "mask-SSIM", "is": "IS", "mask-is": "mask-IS", "fid": "FID", "lpips": "LPIPS",
-    "mask-lpips": "mask-LPIPS", "psnr": "PSNR", "mask-psnr": "mask-PSNR", "psnr-uint8-wrap": "PSNR (uint8)",
-    "pckh": "PCKh", "params_m": "Params (M)", "fps": "FPS", "time_ms": "Time (ms)", "user-g2r": "G2R (%)",
-    "user-prefer": "Prefer (%)", "reid-map": "re-ID mAP (%)",
-}
 DATASET_LABELS = {"market": "Market-1501", "deepfashion": "DeepFashion"}
 
 
 def higher_is_better(metric: str) -> bool | None:
-    """From the metric registry's metadata; the fallback table for other quantities; None if unknown."""
-    try:
-        return bool(METRICS.get(metric).higher_is_better)
-    except UnknownNameError:
-        return DIRECTION_FALLBACK.get(metric)
+    """From the metric's spec (bench/metrics/specs.py); None for a quantity no table knows."""
+    spec = quantity(metric)
+    return spec.higher_is_better if spec else None
 
 
 # ----------------------------------------------------------------------------- loading
@@ -203,7 +184,8 @@ def arrow(higher: bool | None, latex: bool = False) -> str:
 def metric_decimals(metric: str, decimals: int | dict[str, int] | None) -> int:
     if isinstance(decimals, int):
         return decimals
-    return (decimals or {}).get(metric, DECIMALS.get(metric, 3))
+    spec = quantity(metric)
+    return (decimals or {}).get(metric, spec.decimals if spec else 3)
 
 
 def _check_frame(df: pd.DataFrame) -> None:
@@ -256,7 +238,7 @@ def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=No
             for m in _ordered(both["metric"], metrics) if ((both["dataset"] == d) & (both["metric"] == m)).any()]
     if not keys:
         raise BenchError("nothing to tabulate: no values for the requested datasets and metrics")
-    columns = [Column(d, LABELS.get(m, m), higher_is_better(m)) for d, m in keys]
+    columns = [Column(d, metric_label(m), higher_is_better(m)) for d, m in keys]
     row_models = _ordered(ours["_row"], models)
     pub_rows = list(dict.fromkeys(published["_label"]))
     groups = bool(pub_rows) and bool(row_models)
@@ -372,7 +354,7 @@ def measured_as(metric: str, convention: str) -> tuple[str, str | None]:
     "paper"; ``ssim@unknown`` -> ssim, any protocol; anything else -> the metric itself.
     """
     name, _, protocol = convention.partition("@")
-    if name not in LABELS and name not in METRICS:
+    if quantity(name) is None:
         return metric, None
     return name, (protocol if protocol and protocol != "unknown" else None)
 
@@ -439,7 +421,7 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
     for c in cols:
         first = by_col[c].iloc[0]
         target = measured_as(first["metric"], first["convention"])
-        label = LABELS.get(target[0], target[0])  # what we measure, e.g. "PSNR (uint8)"
+        label = metric_label(target[0])  # what we measure, e.g. "PSNR (uint8)"
         if column_setting:
             label += f" {first['setting']}"
         columns.append(Column(first["dataset"], label, higher_is_better(target[0])))

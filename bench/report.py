@@ -23,10 +23,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.leaderboard import load_published, load_results, paper_table, render_latex, render_markdown
-
-METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "lpips", "mask-lpips", "psnr", "mask-psnr",
-                "psnr-uint8-wrap", "pckh"]
-
+from bench.metrics.specs import column_order
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -43,7 +40,7 @@ def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, s
     md, tex = ["# Leaderboard", ""], []
     sources = "; ".join(f"{kind}: measured on {name}" for kind, name in sorted(datasets.items()))
     for protocol, rows in ours.groupby("protocol", sort=True):
-        metrics = [m for m in METRIC_ORDER if m in set(rows["metric"])] + sorted(set(rows["metric"]) - set(METRIC_ORDER))
+        metrics = column_order(rows["metric"])
         md += [f"## Protocol `{protocol}`", "", f"Datasets — {sources}.", "",
                render_markdown(rows, metrics=metrics).rstrip(), ""]
         tex += [f"% protocol {protocol}; {sources}", render_latex(rows, metrics=metrics)]

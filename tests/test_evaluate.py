@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from bench.cards import MetricSpec
 from bench.cli import app, main
 from bench.data.annotations import read_pairs, write_annotations, write_pairs
 from bench.data.keypoints import MISSING
@@ -63,7 +64,7 @@ def l1(inputs, protocol) -> MetricResult:
 @pytest.fixture
 def l1_metric(monkeypatch):
     METRICS.names()  # run the lazy registration first
-    entry = Entry("test-l1", l1, {"higher_is_better": False, "paper": "test", "version": "1", "per_pair": True})
+    entry = Entry("test-l1", l1, MetricSpec(label="L1", higher_is_better=False, decimals=3, paper="test", version="1", per_pair=True))
     monkeypatch.setitem(METRICS._entries, "test-l1", entry)
 
 
@@ -219,7 +220,7 @@ def test_non_finite_value_and_unknown_metric_write_nothing(tmp_path, dataset, mo
     def nan_metric(inputs, protocol):
         return MetricResult(value=float("nan"), per_pair=np.full(len(inputs), 0.5))
 
-    meta = {"higher_is_better": True, "paper": "-", "version": "1", "per_pair": True}
+    meta = MetricSpec(label="NaN", higher_is_better=True, decimals=3, paper="-", version="1", per_pair=True)
     monkeypatch.setitem(METRICS._entries, "test-nan", Entry("test-nan", nan_metric, meta))
     with pytest.raises(BenchError, match="'test-nan' returned a non-finite value"):
         run(tmp_path, dataset, generated, metrics=("test-nan",))

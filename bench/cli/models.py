@@ -23,7 +23,7 @@ def generator_params(name: str, dataset: str) -> int:
     from bench.models import count_parameters, create_model
     from bench.registry import MODELS
 
-    builder = MODELS.get(name).meta.get("generator_builder")
+    builder = MODELS.get(name).meta.generator_builder
     with torch.device("meta"):
         generator = builder(dataset) if builder else create_model(name, dataset).generator
     return count_parameters(generator)
@@ -40,8 +40,8 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "params": {d: generator_params(name, d) for d in DATASETS},
-            "paper": entry.paper,
-            **({"paper_rows": entry.meta["paper_rows"]} if "paper_rows" in entry.meta else {}),
+            "paper": entry.meta.paper,
+            **({"paper_rows": entry.meta.paper_rows} if entry.meta.paper_rows is not None else {}),
         })
     return rows
 

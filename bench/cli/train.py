@@ -52,7 +52,7 @@ def train(
     from bench.train.trainer import Trainer
 
     entry = MODELS.get(model_name)  # unknown name: a clear error listing valid ones
-    if entry.meta.get("trainable") is False:
+    if not entry.meta.trainable:
         raise BenchError(f"{model_name} is a reference row and is not trained: use `bench generate {model_name}`")
     from bench.train.trainer import check_run_folder
 

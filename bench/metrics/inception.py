@@ -42,6 +42,7 @@ from bench._torchvision_compat import import_torchvision
 from bench.io import atomic_path
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 INCEPTION = "inception-v3-compat"
@@ -51,7 +52,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FID_REFERENCES = ("train", "test-targets")
 _EXTRACTOR_WEIGHTS = {INCEPTION: "inception-fidelity"}  # extractor -> bench.weights name
 _FIDELITY_VERSION = version("torch-fidelity")
-_VERSION = f"torch-fidelity {_FIDELITY_VERSION} {INCEPTION}"
 
 
 # ----------------------------------------------------------------------------- torch-fidelity, imported on use
@@ -236,8 +236,7 @@ def _is_result(logits: torch.Tensor, **details) -> MetricResult:
     return MetricResult(mean, details={"std": std, "splits": IS_SPLITS, "n": len(logits), **details})
 
 
-@METRICS.register("is", higher_is_better=True, paper="Salimans et al. 2016; PG2/PATN protocol",
-                  version=f"{_VERSION} logits_unbiased, 10 splits in order", per_pair=False)
+@METRICS.register("is", METRIC_SPECS["is"])
 def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     if (few := _too_few_for_is(inputs)) is not None:
         return few
@@ -249,9 +248,7 @@ def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INC
     return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=fashion_pad(inputs, protocol))
 
 
-@METRICS.register("mask-is", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask-IS; PATN protocol",
-                  version=f"{_VERSION} logits_unbiased, 10 splits in order, PG2 target mask, black background",
-                  per_pair=False)
+@METRICS.register("mask-is", METRIC_SPECS["mask-is"])
 def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     if (few := _too_few_for_is(inputs)) is not None:
         return few
@@ -347,9 +344,7 @@ def reference_set(inputs: EvalInputs, protocol: Protocol, pad: int) -> tuple[Dat
     return ImageArrayDataset(targets, pad=pad), arrays_fingerprint(names, targets), f"{len(names)} distinct test targets"
 
 
-@METRICS.register("fid", higher_is_better=False, paper="Heusel et al. 2017; GFLA protocol (Ren et al. 2020)",
-                  version=f"{_VERSION} pool 2048 (TF-FID weights), all images; reference = protocol.fid_reference",
-                  per_pair=False)
+@METRICS.register("fid", METRIC_SPECS["fid"])
 def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     if protocol.fid_reference not in FID_REFERENCES:
         raise ValueError(f"protocol.fid_reference must be one of {FID_REFERENCES}, got {protocol.fid_reference!r}")

@@ -28,9 +28,8 @@ from bench._torchvision_compat import import_torchvision
 from bench.errors import BenchError
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
-
-_VERSION = "lpips 0.1.4 LPIPS(net='alex', version='0.1'), inputs in [-1,1], every pair"
 
 
 def alexnet_trunk_state(trunk: torch.nn.Module, torchvision_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -105,13 +104,11 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
 
 
-@METRICS.register("lpips", higher_is_better=False, paper="Zhang et al. 2018; GFLA protocol (Ren et al. 2020)",
-                  version=_VERSION, per_pair=True)
+@METRICS.register("lpips", METRIC_SPECS["lpips"])
 def lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
     return _score(inputs, protocol, network, masked=False)
 
 
-@METRICS.register("mask-lpips", higher_is_better=False, paper="GFLA script/metrics.py --calculate_mask (Ren et al. 2020)",
-                  version=f"{_VERSION}, PG2 target mask applied in [-1,1] (grey background)", per_pair=True)
+@METRICS.register("mask-lpips", METRIC_SPECS["mask-lpips"])
 def mask_lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
     return _score(inputs, protocol, network, masked=True)

@@ -25,6 +25,7 @@ import numpy as np
 from bench.data.keypoints import HEAD, MISSING, NUM_KEYPOINTS
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 
@@ -74,13 +75,7 @@ def pckh(pred: np.ndarray, target: np.ndarray, alpha: float = 0.5) -> tuple[floa
     return (n_correct / total if total else None), details
 
 
-@METRICS.register(
-    "pckh",
-    higher_is_better=True,
-    paper="Zhu et al. 2019 (PATN), tool/calPCKH_market.py; head-box PCKh with alpha 0.5",
-    version="1",
-    per_pair=False,
-)
+@METRICS.register("pckh", METRIC_SPECS["pckh"])
 def pckh_metric(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     """PCKh of the pose estimator in ``inputs.extra["pose_estimator"]`` on the generated images.
 

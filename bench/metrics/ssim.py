@@ -94,6 +94,7 @@ from tqdm import tqdm
 
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 SIGMA = 1.5
@@ -379,21 +380,14 @@ def _result(scores: np.ndarray, **details) -> MetricResult:
     return MetricResult.from_scores(scores, undefined="every generated image is constant (SSIM undefined)", **details)
 
 
-_SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
-              "multichannel=True, data_range=generated.max()-generated.min())")
-
-
-@METRICS.register("ssim", higher_is_better=True, paper="Wang et al. 2004; pose-gan / PATN getMetrics protocol",
-                  version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion padded white to 256x256", per_pair=True)
+@METRICS.register("ssim", METRIC_SPECS["ssim"])
 def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     pad, counts = fashion_pad(inputs, protocol), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs), details=counts)
     return _result(scores, kernel=protocol.ssim_kernel, pad=pad, **counts)
 
 
-@METRICS.register("mask-ssim", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask; pose-gan / PATN getMetrics_market.py",
-                  version=f"{_SSIM_CALL} on images times the PG2 target mask (black background); "
-                          "DeepFashion padded black to 256x256", per_pair=True)
+@METRICS.register("mask-ssim", METRIC_SPECS["mask-ssim"])
 def mask_ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     pad, counts = fashion_pad(inputs, protocol), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, masks=target_masks(inputs), pad=pad,

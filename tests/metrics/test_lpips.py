@@ -132,4 +132,4 @@ def test_registered_per_pair_lower_is_better():
 
     for name in ("lpips", "mask-lpips"):
         entry = METRICS.get(name)
-        assert entry.per_pair and not entry.higher_is_better
+        assert entry.meta.per_pair and not entry.meta.higher_is_better
