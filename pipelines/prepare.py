@@ -29,24 +29,11 @@ def test_pairs(params: dict, dataset: str) -> int:
     return count
 
 
-def multi_source(params: dict, dataset: str) -> MultiSourceConfig | None:
-    given = (params.get("multi_source") or {}).get(dataset)
-    if given is None:
-        return None
-    if not isinstance(given, dict) or not isinstance(given.get("k"), list) or not given["k"] \
-            or not all(isinstance(k, int) and k >= 1 for k in given["k"]):
-        raise DataError(PARAMS, f"multi_source.{dataset} needs k: a list of source counts >= 1, got {given!r}")
-    unknown = set(given) - {"k", "max_test", "min_instances", "val_fraction"}
-    if unknown:
-        raise DataError(PARAMS, f"multi_source.{dataset}: unknown key(s) {', '.join(sorted(unknown))}")
-    return MultiSourceConfig(k=tuple(sorted(set(given["k"]))), max_test=given.get("max_test"),
-                             min_instances=given.get("min_instances"), val_fraction=given.get("val_fraction", 0.1))
-
-
 def main(dataset: str) -> None:
     params = read_params()
     manifest = prepare(dataset=dataset_root(dataset), out=pairs_dir(dataset),
-                       images_for_test=test_pairs(params, dataset), multi_source=multi_source(params, dataset))
+                       images_for_test=test_pairs(params, dataset),
+                       multi_source=MultiSourceConfig.from_params(params, dataset, PARAMS))
     for split, info in manifest["splits"].items():
         print(f"{dataset} {split}: {info['pairs']} pairs ({info['pairs_source']}), {info['identities']} identities")
     for split, info in ((manifest.get("multi_source") or {}).get("splits") or {}).items():

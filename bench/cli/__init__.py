@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from bench.cli import compare, data, evaluate, figures, models, pose, reid, report, train, weights
+from bench.cli import compare, data, evaluate, figures, models, pose, reid, report, study, train, weights
 from bench.errors import BenchError
 from bench.registry import UnknownNameError
 
@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (data, evaluate, models, pose, train, weights, compare, figures, report, reid):
+for module in (data, evaluate, models, pose, train, weights, compare, figures, report, reid, study):
     module.register(app)
 
 

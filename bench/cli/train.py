@@ -180,13 +180,19 @@ def register(app: typer.Typer) -> None:
         sources: Optional[int] = typer.Option(None, "--sources", help="K >= 1: train on K-source tuples (msource-train-k*.csv); 0: pairs"),
         val_every: Optional[int] = typer.Option(None, "--val-every", help="score the validation split every N iterations; keep the best as best.pt (0: off)"),
         val_metric: Optional[str] = typer.Option(None, "--val-metric", help="per-pair metric that picks best.pt (default ssim, as Horiuchi et al.)"),
+        amp: Optional[str] = typer.Option(None, "--amp", help="mixed precision: off, bf16, or fp16 (with loss scaling)"),
+        channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="NHWC weights and batches"),
+        cudnn_benchmark: Optional[bool] = typer.Option(None, "--cudnn-benchmark/--no-cudnn-benchmark", help="cuDNN algorithm autotuning (CUDA)"),
+        num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes (pinned memory on CUDA)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
         """Train a generator (CPU, one GPU, or N GPUs under torchrun)."""
         from bench.train.config import parse_overrides
 
         overrides = parse_overrides(set_ or [])
-        for key, value in (("val_every", val_every), ("val_metric", val_metric)):
+        for key, value in (("val_every", val_every), ("val_metric", val_metric), ("amp", amp),
+                           ("channels_last", channels_last), ("cudnn_benchmark", cudnn_benchmark),
+                           ("num_workers", num_workers)):
             if value is not None:
                 overrides[key] = value
         train(model, dataset, out, profile=profile, params=params, pairs_dir=pairs_dir, resume=resume,

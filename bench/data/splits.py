@@ -152,6 +152,21 @@ class MultiSourceConfig:
     max_test: int | None = None
     seed: int = SEED
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], dataset: str, where: Path) -> "MultiSourceConfig | None":
+        """``multi_source.<dataset>`` of params.yaml (``k``, ``max_test``, ...); None when the dataset has none."""
+        given = (params.get("multi_source") or {}).get(dataset)
+        if given is None:
+            return None
+        if not isinstance(given, dict) or not isinstance(given.get("k"), list) or not given["k"] \
+                or not all(isinstance(k, int) and k >= 1 for k in given["k"]):
+            raise DataError(where, f"multi_source.{dataset} needs k: a list of source counts >= 1, got {given!r}")
+        unknown = set(given) - {"k", "max_test", "min_instances", "val_fraction"}
+        if unknown:
+            raise DataError(where, f"multi_source.{dataset}: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(k=tuple(sorted(set(given["k"]))), max_test=given.get("max_test"),
+                   min_instances=given.get("min_instances"), val_fraction=given.get("val_fraction", 0.1))
+
 
 Tuple = tuple[str, tuple[str, ...]]  # (target, sources)
 

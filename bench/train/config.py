@@ -35,6 +35,7 @@ from bench.errors import BenchError, DataError
 DATASET_KINDS = ("market", "deepfashion")
 
 
+AMP_MODES = ("off", "bf16", "fp16")
 DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?")  # every --device / device: value
 
 
@@ -78,6 +79,12 @@ class TrainConfig:
     ckpt_every: int = 1000
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default); 1 is fastest for tiny models on a busy box
+    # GPU speed options (all off by default; each also runs on CPU). ``amp``: mixed precision under
+    # ``torch.autocast`` (bf16, or fp16 with a GradScaler); ``channels_last``: NHWC weights and batches;
+    # ``cudnn_benchmark``: let cuDNN time its convolution algorithms (CUDA only; no effect on CPU).
+    amp: str = "off"  # off | bf16 | fp16
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -103,6 +110,7 @@ class TrainConfig:
         check(self.lr_step_every >= 0 and 0 < self.lr_step_gamma <= 1 and 0 <= self.lr_step_floor <= 1,
               "lr_step_every must be >= 0, lr_step_gamma in (0, 1], lr_step_floor in [0, 1]")
         check(len(self.betas) == 2, f"betas must have two values, got {self.betas}")
+        check(self.amp in AMP_MODES, f"amp {self.amp!r}: expected one of {', '.join(AMP_MODES)}")
         check(DEVICE_NAMES.fullmatch(self.device) is not None, f"device {self.device!r}: expected auto, cpu, cuda or cuda:N")
         from bench.models.options import check_model_options
 

@@ -67,7 +67,8 @@ LOG = "train_log.csv"
 META = "meta.json"
 #: Config keys a resumed run may change (everything else must match the checkpoint).
 RESUMABLE_CHANGES = ("iterations", "log_every", "ckpt_every", "num_workers", "device", "threads",
-                     "val_every", "val_items")
+                     "val_every", "val_items", "cudnn_benchmark")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # torch 2.13 deprecates DDP's broadcast_buffers for forward_sync_buffers (which still syncs
@@ -96,8 +97,15 @@ _NO_FORWARD_BUFFER_SYNC = (
 )
 
 
-def to_device(batch: Batch, device: torch.device) -> Batch:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+def to_device(batch: Batch, device: torch.device, channels_last: bool = False) -> Batch:
+    def move(v: Any) -> Any:
+        if not torch.is_tensor(v):
+            return v
+        if channels_last and v.dim() == 4:
+            return v.to(device, memory_format=torch.channels_last, non_blocking=True)
+        return v.to(device, non_blocking=True)
+
+    return {k: move(v) for k, v in batch.items()}
 
 
 class Trainer:
@@ -136,6 +144,12 @@ class Trainer:
         self.model = model.to(self.device)
         for module in model.loss_modules.values():
             module.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
+        # fp16 needs loss scaling (its 5-bit exponent underflows small gradients); bf16 does not.
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.amp == "fp16" else None
         self.generator = model.generator
         self.discriminators = dict(model.discriminators.items())
 
@@ -161,35 +175,51 @@ class Trainer:
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One G step then one D step on ``batch``; returns the detached loss terms."""
         self.model.train()
-        batch = to_device(batch, self.device)
+        batch = to_device(batch, self.device, self.config.channels_last)
         for d in self.discriminators.values():
             d.requires_grad_(False)
-        with self._installed(discriminators=False):
+        with self._installed(discriminators=False), self._autocast():
             fake = self.model(batch)
             g_terms = self.model.generator_losses(batch, fake)
         if not g_terms:
             raise BenchError(f"{type(self.model).__name__}.generator_losses returned no terms")
         self.optimizers["G"].zero_grad(set_to_none=True)
-        sum(g_terms.values()).backward()
-        self.optimizers["G"].step()
+        self._backward(sum(g_terms.values()))
+        self._step("G")
 
         terms = {f"G/{k}": v.detach() for k, v in g_terms.items()}
         if self.discriminators:
             for d in self.discriminators.values():
                 d.requires_grad_(True)
-            with self._installed(discriminators=True):
+            with self._installed(discriminators=True), self._autocast():
                 d_terms = self.model.discriminator_losses(batch, fake.detach())
             self._check_d_terms(d_terms)
             for name in self.discriminators:
                 self.optimizers[name].zero_grad(set_to_none=True)
             if d_terms:
-                sum(d_terms.values()).backward()
+                self._backward(sum(d_terms.values()))
             for name in self.discriminators:
-                self.optimizers[name].step()
+                self._step(name)
             terms.update({k: v.detach() for k, v in d_terms.items()})
+        if self.scaler is not None:
+            self.scaler.update()  # once per iteration, after every optimiser stepped (torch.amp docs)
         for scheduler in self.schedulers.values():
             scheduler.step()
         return terms
+
+    def _autocast(self):
+        if self.config.amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.config.amp])
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _step(self, name: str) -> None:
+        if self.scaler is not None:
+            self.scaler.step(self.optimizers[name])  # skipped when the scaled gradients overflowed
+        else:
+            self.optimizers[name].step()
 
     def _check_d_terms(self, terms: dict[str, torch.Tensor]) -> None:
         for key in terms:
@@ -255,6 +285,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "ranks": gather_objects(self.dist, rank_state),
             "validation": self.validation.state_dict() if self.validation else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -270,6 +301,8 @@ class Trainer:
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
         self.sampler.load_state_dict(state["sampler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         if self.validation is not None:
             self.validation.load_state_dict(state.get("validation"))

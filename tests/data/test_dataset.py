@@ -121,3 +121,25 @@ def test_multi_source_items(layout, tmp_path):
     torch.testing.assert_close(listed[0]["source"], torch.flip(ds[0]["source"], dims=[3]), rtol=0, atol=0)
     batch = collate([ds[0], ds[1]])
     assert batch["source"].shape == (2, 2, 3, H, W) and batch["from"] == [[NAMES[1], NAMES[2]], [NAMES[5], NAMES[6]]]
+
+
+def test_each_image_is_decoded_once_and_items_do_not_change(layout, monkeypatch):
+    """Reference: the items of a dataset whose cache is disabled (every use decodes the file)."""
+    import bench.data.dataset as dataset
+
+    calls = []
+    real = dataset.load_image
+    monkeypatch.setattr(dataset, "load_image", lambda path, size: calls.append(path.name) or real(path, size))
+    ds = PairDataset(layout, "test", flip=True, flip_p=0.5)
+    torch.manual_seed(0)
+    cached = [ds[i % 3] for i in range(9)]  # three epochs, flips drawn anew
+    assert sorted(calls) == sorted(n for pair in ds.pairs for n in pair)  # 6 files, each decoded once
+
+    monkeypatch.setattr(dataset, "DECODE_CACHE_BYTES", 0)
+    torch.manual_seed(0)
+    fresh = PairDataset(layout, "test", flip=True, flip_p=0.5)
+    uncached = [fresh[i % 3] for i in range(9)]
+    assert len(calls) == 6 + 18
+    for a, b in zip(cached, uncached):
+        for key in ("source", "target", "source_pose", "target_keypoints"):
+            assert torch.equal(a[key], b[key])
