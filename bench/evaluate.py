@@ -48,11 +48,11 @@ from bench.io import (PER_PAIR, RECORD, SCORES, SCORES_SUFFIX, atomic_write_json
 from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol, get_protocol
 from bench.registry import METRICS, Entry
+from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from bench.setting import Setting
 
 FORMATS = ("single", "patn", "gfla")
 COMPOSITE_PANELS, GENERATED_PANEL = 5, 4
-RECORD_VERSION = 1
 Pair = tuple[str, str]
 
 
@@ -308,16 +308,10 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def metric_record(entry: Entry, result: MetricResult) -> dict[str, Any]:
-    return {
-        "value": result.value,
-        "higher_is_better": entry.meta.higher_is_better,
-        "per_pair": entry.meta.per_pair,
-        "reason": result.reason,
-        "version": entry.meta.version,
-        "paper": entry.meta.paper,
-        "details": jsonable(result.details),
-    }
+def metric_record(entry: Entry, result: MetricResult) -> MetricEntry:
+    spec = entry.meta
+    return MetricEntry(value=result.value, reason=result.reason, higher_is_better=spec.higher_is_better,
+                       per_pair=spec.per_pair, version=spec.version, paper=spec.paper, details=jsonable(result.details))
 
 
 def sha256_prefix(path: Path) -> str:
@@ -328,7 +322,7 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
                     discovery: Discovery | None, entries: list[Entry], results: dict[str, MetricResult], estimator: Any) -> dict[str, Any]:
     evaluated = len(discovery.files) if discovery else n_pairs
     return {
-        "record_version": RECORD_VERSION,
+        "record_version": SCHEMA_VERSION,
         "model": "real-data" if config.real_data else (config.model or config.generated_dir.resolve().name),
         "real_data": config.real_data,
         "dataset": {"root": str(layout.root.resolve()), "kind": layout.kind.name, "image_size": list(layout.kind.image_size),
@@ -340,7 +334,7 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
         "pairs": {"expected": n_pairs, "evaluated": evaluated, "missing": n_pairs - evaluated,
                   "coverage": evaluated / n_pairs if n_pairs else 0.0},
         "estimator": getattr(estimator, "name", None),
-        "metrics": {e.name: metric_record(e, results[e.name]) for e in entries},
+        "metrics": {e.name: metric_record(e, results[e.name]).to_dict() for e in entries},
         "per_pair_csv": per_pair_path(config.out).name if per_pair_columns(results) else None,
         "provenance": jsonable(provenance(device=config.device, device_name=device_name(config.device), protocol=protocol.name)),
     }
@@ -399,7 +393,7 @@ def output_digests(out: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (per_pair_path(out), scores_path(out)) if p.exists()}
 
 
-def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> dict[str, Any]:
+def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> Record:
     """The per-pair CSV and the scores first, then the record listing their digests: a record on disk
     means the others are complete, and `bench compare` checks they are the ones it was written with."""
     stale = per_pair_path(out)
@@ -409,30 +403,28 @@ def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results:
         check_replaceable(stale, as_dir=False, kind=PER_PAIR)
         stale.unlink()  # a CSV from an earlier run would not belong to this record
     atomic_write_json(scores_path(out), scores(results), SCORES)
-    record = {**record, "outputs_sha256": output_digests(out)}
-    atomic_write_json(out, record, RECORD)
-    return record
+    return write_record(out, {**record, "outputs_sha256": output_digests(out)})
 
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_table(record: dict[str, Any]) -> str:
+def format_table(record: Record) -> str:
     """A short plain-text table for stdout; unavailable metrics show n/a and why."""
-    pairs = record["pairs"]
-    head = (f"model {record['model']} | dataset {record['dataset']['kind']} | protocol {record['protocol']['name']} | "
+    pairs = record.get("pairs")
+    head = (f"model {record.model} | dataset {record.dataset_kind} | protocol {record.protocol_name} | "
             f"pairs {pairs['evaluated']}/{pairs['expected']} ({100 * pairs['coverage']:.1f}%)")
     if record.get("sources"):
-        head += f" | {record['sources']} source(s) per target"
-    width = max([len("metric"), *map(len, record["metrics"])])
+        head += f" | {record.get('sources')} source(s) per target"
+    width = max([len("metric"), *map(len, record.metrics)])
     rows = [head, f"{'metric':<{width}} {'':<2} {'value':>10}"]
-    for name, m in record["metrics"].items():
-        arrow = "↑" if m["higher_is_better"] else "↓"
-        value = f"{m['value']:>10.4f}" if m["value"] is not None else f"{'n/a':>10}  ({_short(m['reason'])})"
+    for name, m in record.metrics.items():
+        arrow = "↑" if m.higher_is_better else "↓"
+        value = f"{m.value:>10.4f}" if m.value is not None else f"{'n/a':>10}  ({_short(m.reason)})"
         rows.append(f"{name:<{width}} {arrow:<2} {value}")
-    if record["estimator"]:
-        rows.append(f"pose estimator: {record['estimator']}")
+    if record.get("estimator"):
+        rows.append(f"pose estimator: {record.get('estimator')}")
     return "\n".join(rows)
 
 
@@ -469,7 +461,7 @@ def check_generation_setting(generated_dir: Path, sources: int, stage: int = 0) 
 
 @dataclass
 class Evaluation:
-    record: dict[str, Any]
+    record: Record
     results: dict[str, MetricResult] = field(default_factory=dict)
 
 

@@ -20,7 +20,6 @@ Ranking rules, shared by both formats:
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError, DataError
-from bench.io import read_text, record_files
 from bench.metrics.specs import metric_label, quantity
 from bench.registry import MODELS
-from bench.setting import Setting
+from bench.results import metric_value, read_records
 
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
@@ -52,12 +50,6 @@ def higher_is_better(metric: str) -> bool | None:
 # ----------------------------------------------------------------------------- loading
 
 
-def _record_field(record: dict, key: str, path: Path):
-    if key not in record:
-        raise DataError(path, f"evaluation record has no {key!r} key")
-    return record[key]
-
-
 def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     """Every evaluation record (``bench evaluate`` JSON) under ``metrics_dir`` as tidy rows.
 
@@ -70,37 +62,22 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     if not root.is_dir():
         raise DataError(root, "metrics folder does not exist")
     rows = []
-    for path in record_files(root):
-        try:
-            record = json.loads(read_text(path, "evaluation record"))
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
-        dataset = _record_field(record, "dataset", path)
-        protocol = _record_field(record, "protocol", path)
-        metrics = _record_field(record, "metrics", path)
-        if not isinstance(metrics, dict):
-            raise DataError(path, "'metrics' is not an object of {name: {value, reason, ...}}")
-        try:
-            setting = Setting.of_record(record).label()
-        except (BenchError, TypeError, ValueError) as err:
-            raise DataError(path, f"bad 'setting': {err}") from None
-        root = Path(dataset["root"]) if isinstance(dataset, dict) and dataset.get("root") else None
-        for name, m in metrics.items():
-            if not isinstance(m, dict) or "value" not in m:
-                raise DataError(path, f"metrics.{name} has no 'value'")
+    for path, record in read_records(root).items():
+        setting, folder = record.setting_label(), record.dataset_root
+        for name, m in record.metrics.items():
             rows.append({
-                "model": _record_field(record, "model", path),
+                "model": record.model,
                 "setting": setting,
-                "dataset": dataset["kind"] if isinstance(dataset, dict) else dataset,
-                "protocol": protocol["name"] if isinstance(protocol, dict) else protocol,
+                "dataset": record.dataset_kind,
+                "protocol": record.protocol_name,
                 "metric": name,
-                "value": math.nan if m["value"] is None else float(m["value"]),
-                "reason": m.get("reason"),
-                "higher_is_better": m.get("higher_is_better"),
+                "value": metric_value(m),
+                "reason": m.reason,
+                "higher_is_better": m.higher_is_better,
                 "source": "ours",
                 "file": str(path),
-                "dataset_folder": root.name if root is not None else None,
-                "synthetic": _synthetic(root),
+                "dataset_folder": folder.name if folder is not None else None,
+                "synthetic": _synthetic(folder),
             })
     columns = ["model", "setting", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source",
                "file", "dataset_folder", "synthetic"]

@@ -19,7 +19,7 @@ def test_leaderboard_and_its_directions_import_no_torch():
 
 
 def test_report_and_compare_import_no_torch():
-    assert "torch" not in _modules_after("import bench.report, bench.compare")
+    assert "torch" not in _modules_after("import bench.report, bench.compare, bench.results")
 
 
 def test_one_model_lookup_imports_only_its_module():
