@@ -4,7 +4,7 @@ Facts from Stephlat/Multi-source-Human-Image-Generation (``conditional_gan.py``
 ``make_generator`` / ``decoder_Attention`` / ``blockNet`` / ``UpNet`` /
 ``applyAttentionSingle`` / ``make_discriminator``, ``cmd.py``, ``train.py``,
 ``gan/gan.py``, ``gan/train.py``, README training command), built on Def-GAN
-(:mod:`baselines.defgan`, geometry in :mod:`baselines.deform`).
+(:mod:`baselines.defgan`, geometry in :mod:`baselines.layers.deform`).
 
 Generator, for K sources (the original builds one Keras graph per K; here K is read
 from the batch, so one model runs with any number of sources):
@@ -80,11 +80,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines import deform
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init,
-    prepare_nn_loss, reconstruction_losses, reconstruction_summary, scaled_layouts,
+from baselines.layers import deform
+from baselines.layers.blocks import build_config, scaled
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import (
+    HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, check_config, keras_init, prepare_nn_loss,
+    reconstruction_losses, reconstruction_summary, scaled_layouts, shift_keypoints,
 )
 from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
@@ -440,8 +441,8 @@ class MSDefGANModel(PoseTransferModel):
                              "(only widening is supported)")
         left = (canvas_w - width) // 2
         right = canvas_w - width - left
-        src_kp = _shift(batch["source_keypoints"], left)
-        tgt_kp = _shift(batch["target_keypoints"], left)
+        src_kp = shift_keypoints(batch["source_keypoints"], left)
+        tgt_kp = shift_keypoints(batch["target_keypoints"], left)
         source_maps, target_maps = batch.get("source_pose"), batch.get("target_pose")
         if left or right:  # the batch's heatmaps are for the data frame: the renderer redraws them on the canvas
             sources = F.pad(sources.reshape(b * k, *sources.shape[2:]), (left, right, 0, 0), mode=self.config.pad_mode)

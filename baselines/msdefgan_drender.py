@@ -2,14 +2,14 @@
 
 "The structure of the neural network and the loss function follow those of MS-DefGAN"
 (sec. 4.2): this is :class:`baselines.msdefgan.MSDefGANModel` whose ``pose_renderer``
-(the fixed sigma-6 Gaussians) is replaced by :class:`baselines.drender.DifferentiablePoseRenderer`.
+(the fixed sigma-6 Gaussians) is replaced by :class:`baselines.layers.drender.DifferentiablePoseRenderer`.
 The renderer sits inside the generator, so its 75 parameters (18 sigma, 19 x alpha_s,
 alpha_e, beta) train jointly with G, by G's Adam at G's learning rate: the paper names no
 separate learning rate or schedule for them. The renderer draws 18 vertex + 19 edge maps
 (37 channels), which widens the first convolution of both encoders (appearance 3 + 37,
 pose 2 x 37 input channels); everything else is MS-DefGAN at its published size.
 
-Filled gaps of the model (the renderer's own are listed in :mod:`baselines.drender`):
+Filled gaps of the model (the renderer's own are listed in :mod:`baselines.layers.drender`):
 
 * the discriminator keeps MS-DefGAN's input (batch sigma-6 heatmaps, 18 channels): the
   paper describes the renderer as a generator input only (Fig. 1) and keeps MS-DefGAN's
@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from baselines.drender import (EDGE_WIDTH, EPS, GAMMA, REFERENCE_EDGE_LENGTHS, SIGMA_INIT, DifferentiablePoseRenderer,
+from baselines.layers.drender import (EDGE_WIDTH, EPS, GAMMA, REFERENCE_EDGE_LENGTHS, SIGMA_INIT, DifferentiablePoseRenderer,
                                beta_for_width)
 from baselines.msdefgan import MSDefGANConfig, MSDefGANGenerator, MSDefGANModel, PoseRenderer, msdefgan_config, msdefgan_generator
 from bench.cards import ModelCard

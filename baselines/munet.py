@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import defgan, vdg
-from baselines.blocks import build_config
+from baselines.layers.blocks import build_config
 from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.registry import MODELS

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.blocks import GAN_MODES, ResnetDiscriminator, build_config, conv_bias, decoder, encoder, init_normal, norm_layer, scaled
+from baselines.layers.blocks import GAN_MODES, ResnetDiscriminator, build_config, conv_bias, decoder, encoder, init_normal, norm_layer, scaled
 from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError

@@ -105,7 +105,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from baselines.blocks import build_config, canvas_pads, scaled
+from baselines.layers.blocks import DATA_SIZES, build_config, canvas_pads, scaled
 from bench.cards import ModelCard
 from bench.data.keypoints import MASK_LIMBS, MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
@@ -117,7 +117,6 @@ POINT_RADIUS = 4
 CLOSING_SIZE = 5
 D_IMAGES = ("target", "source", "g1", "g2")
 D_TERMS = ("D/real", "D/fake", "D/source")
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 PAD_MODES = ("replicate", "white")
 
 

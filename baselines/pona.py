@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, decoder, encoder, init_normal, norm_layer, scaled
+from baselines.layers.blocks import build_config, decoder, encoder, init_normal, norm_layer, scaled
 from baselines.patn import IMAGE_CHANNELS, PATN_DATASETS, PairGANConfig, PairGANModel
 from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS

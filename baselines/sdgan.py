@@ -1,5 +1,5 @@
 """SDGAN: stacked deformable GAN (Lin et al., "Stacked deformable GAN for pose-based person
-image generation"), built on Def-GAN (:mod:`baselines.defgan`, geometry in :mod:`baselines.deform`).
+image generation"), built on Def-GAN (:mod:`baselines.defgan`, geometry in :mod:`baselines.layers.deform`).
 
 What the paper specifies (sections 3-4):
 
@@ -69,11 +69,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines import deform
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, DEFORMABLE_LEVELS, IMAGE_CHANNELS, DefGANGenerator, DefGANModel, PatchDiscriminator, keras_init, scaled_layouts,
-)
+from baselines.layers import deform
+from baselines.layers.blocks import build_config, scaled
+from baselines.defgan import DEFORMABLE_LEVELS, DefGANGenerator, DefGANModel
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import IMAGE_CHANNELS, PatchDiscriminator, keras_init, scaled_layouts
 from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError

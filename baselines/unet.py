@@ -8,7 +8,7 @@ Def-GAN's own baseline, ``--warp_skip none`` in AliaksandrSiarohin/pose-gan
 (``conditional_gan.make_generator``), which this module builds:
 
 * one encoder on concat(source image, source heatmaps, target heatmaps) = 39 ch, with
-  Def-GAN's layout (:class:`baselines.defgan.Encoder`: channels (64, 128, 256, 512, 512,
+  Def-GAN's layout (:class:`baselines.layers.unet_gan.Encoder`: channels (64, 128, 256, 512, 512,
   512) at 128x64, one more 512 level at 256x256);
 * plain skip connections (the encoder feature of each level, no warping, no second
   stream: skips are half as wide as Def-GAN's);
@@ -33,10 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, DefGANModel, Encoder, PatchDiscriminator, _shift, check_config,
-    decode, decoder, keras_init, scaled_layouts,
+from baselines.layers.blocks import build_config, scaled
+from baselines.defgan import DefGANModel
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import (
+    HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, check_config, decode, decoder, keras_init, scaled_layouts,
+    shift_keypoints,
 )
 from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
@@ -126,8 +128,8 @@ class UNetModel(DefGANModel):
             from bench.data.pose import heatmaps
 
             source = F.pad(source, (left, right, 0, 0), mode=self.config.pad_mode)
-            source_pose = heatmaps(_shift(batch["source_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
-            target_pose = heatmaps(_shift(batch["target_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            source_pose = heatmaps(shift_keypoints(batch["source_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            target_pose = heatmaps(shift_keypoints(batch["target_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
         return (source, source_pose, target_pose), (left, right)
 
     def metadata(self) -> dict[str, Any]:

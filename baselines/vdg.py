@@ -86,7 +86,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import pg2
-from baselines.blocks import scaled
+from baselines.layers.blocks import scaled
 from baselines.pg2 import (IMAGE_CHANNELS, DiffMapUNet, canvas_size, residual_decode, residual_decoder,
                            residual_encode, residual_encoder, slim_init)
 from bench.cards import ModelCard

@@ -117,7 +117,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
+from baselines.layers.blocks import build_config, scaled
 from bench.cards import ModelCard
 from bench.data.keypoints import NAMES
 from bench.errors import BenchError
@@ -132,7 +132,6 @@ GENERATOR_MODES = ("train", "transfer", "sample")
 #: VGG19 layers after the input term, i.e. Keras block1..5_conv2 (Conv2D with ReLU).
 VGG_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 
 
 # --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.drender import DifferentiablePoseRenderer
+from baselines.layers.drender import DifferentiablePoseRenderer
 from baselines.msdefgan_drender import PAPER_SETTINGS
 from bench.data.keypoints import INDEX, MISSING
 from bench.data.pose import heatmaps
