@@ -15,7 +15,12 @@ pairs, or forced with ``fmt``):
   target, target pose, generated); the 5th panel is taken, width/5 each, as in
   PATN tool/getMetrics_market.py. The *dataset* target is the reference, not the
   composite's (JPEG re-encoded) 3rd panel;
-* ``gfla``: GFLA's ``{from_stem}_2_{to_stem}_vis.jpg`` single images (model/pose_model.py).
+* ``gfla``: GFLA's ``{from_stem}_2_{to_stem}_vis.jpg`` single images (model/pose_model.py);
+* a name ``pattern`` (``bench evaluate --pattern``) for any other release: ``{from}``/``{to}`` are
+  the pair's file names, ``{from_stem}``/``{to_stem}`` the same without the extension, e.g.
+  ``{from_stem}_2_{to_stem}_vis.png`` (NTED); with ``panel`` i/n the file is a horizontal strip
+  of n frames and the i-th is scored (CASD with its distance maps: 7/7). README lists the
+  pattern of each method whose code says how it names its outputs.
 
 Multi-source (``sources`` n >= 1, ``bench evaluate --sources n``): the "pairs" are the
 n-source test tuples of ``bench.data.multisource.tuple_file`` (the smallest prepared
@@ -52,6 +57,8 @@ from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from bench.setting import Setting
 
 FORMATS = ("single", "patn", "gfla")
+PATTERN = "pattern"  # the format of a folder named by --pattern
+PATTERN_FIELDS = ("from", "to", "from_stem", "to_stem")
 COMPOSITE_PANELS, GENERATED_PANEL = 5, 4
 Pair = tuple[str, str]
 
@@ -64,13 +71,15 @@ class EvalConfig:
     pairs_dir: Path | None = None
     metrics: tuple[str, ...] | None = None  # None: every registered metric
     protocol: str = "paper"
-    estimator: str | None = None  # csv:PATH | heatmap:PATH | none
+    estimator: str | None = None  # csv:PATH | heatmap:PATH | rtmpose[:PATH] | none
     weights_dir: Path | None = None
     cache_dir: Path | None = None
     allow_missing: bool = False
     real_data: bool = False
     device: str = "cpu"
     format: str = "auto"
+    pattern: str | None = None  # file names of another release, e.g. "{from_stem}_2_{to_stem}_vis.png"
+    panel: str | None = None  # "i/n": score panel i of n side by side in each file (needs ``pattern``)
     model: str | None = None  # label in the record; default: the generated folder's name
     progress: bool = True
     sources: int = 0  # 0: the test pairs; n >= 1: the n-source test tuples
@@ -86,8 +95,46 @@ def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def candidate_names(pair: Pair, fmt: str) -> list[str]:
+def check_pattern(pattern: str) -> str:
+    """A ``--pattern``: only the fields {from}, {to}, {from_stem}, {to_stem}, one naming each side, no folders."""
+    import string
+
+    try:
+        parsed = [(field, spec, conv) for _, field, spec, conv in string.Formatter().parse(pattern) if field is not None]
+    except ValueError as err:
+        raise BenchError(f"--pattern {pattern!r}: {err} (write a literal brace as {{{{ or }}}})") from None
+    fields = [field for field, _, _ in parsed]
+    unknown = sorted({f for f in fields if f not in PATTERN_FIELDS})
+    if unknown or any(spec or conv for _, spec, conv in parsed):
+        raise BenchError(f"--pattern {pattern!r}: unknown field(s) {', '.join(repr(f) for f in unknown) or 'with a format spec'}; "
+                         f"use {', '.join('{' + f + '}' for f in PATTERN_FIELDS)}")
+    if not {"from", "from_stem"} & set(fields) or not {"to", "to_stem"} & set(fields):
+        raise BenchError(f"--pattern {pattern!r} must name both images of a pair ({{from}} or {{from_stem}}, "
+                         "and {to} or {to_stem})")
+    if "/" in pattern or "\\" in pattern:
+        raise BenchError(f"--pattern {pattern!r}: a file name in the generated folder, not a path")
+    return pattern
+
+
+def parse_panel(panel: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n), 1 <= i <= n; None -> (1, 1), the whole image."""
+    if panel is None:
+        return 1, 1
+    i, sep, n = panel.partition("/")
+    if not sep or not i.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(i) <= int(n):
+        raise BenchError(f"--panel {panel!r}: expected i/n with 1 <= i <= n, e.g. 5/5 for the last of five panels")
+    return int(i), int(n)
+
+
+def pattern_name(pair: Pair, pattern: str) -> str:
     a, b = pair
+    return pattern.format(**{"from": a, "to": b, "from_stem": _stem(a), "to_stem": _stem(b)})
+
+
+def candidate_names(pair: Pair, fmt: str, pattern: str | None = None) -> list[str]:
+    a, b = pair
+    if fmt == PATTERN:
+        return [pattern_name(pair, pattern)]
     if fmt == "single":
         return [f"{a}___{b}.png", f"{a}___{b}.jpg"]
     if fmt == "patn":
@@ -104,39 +151,58 @@ class Discovery:
     files: dict[int, Path]  # pair index -> generated file
     missing: list[Pair]
     unmatched: int  # files in the folder that belong to no test pair
+    pattern: str | None = None  # the --pattern the files were found by (format "pattern")
 
 
-def match_files(present: set[str], pairs: list[Pair], fmt: str) -> dict[int, str]:
+def match_files(present: set[str], pairs: list[Pair], fmt: str, pattern: str | None = None) -> dict[int, str]:
     found = {}
     for i, pair in enumerate(pairs):
-        name = next((n for n in candidate_names(pair, fmt) if n in present), None)
+        name = next((n for n in candidate_names(pair, fmt, pattern) if n in present), None)
         if name is not None:
             found[i] = name
     return found
 
 
-def discover(generated_dir: Path, pairs: list[Pair], fmt: str = "auto") -> Discovery:
-    """Find the generated file of every pair; the format is the one that names the most pairs."""
+def check_distinct(pairs: list[Pair], pattern: str) -> None:
+    """Two test pairs may not share a file name under ``pattern`` (one image would be scored twice)."""
+    seen: dict[str, Pair] = {}
+    for pair in pairs:
+        name = pattern_name(pair, pattern)
+        if name in seen:
+            raise BenchError(f"--pattern {pattern!r} gives the same file name {name!r} to the pairs "
+                             f"{seen[name][0]} -> {seen[name][1]} and {pair[0]} -> {pair[1]}")
+        seen[name] = pair
+
+
+def discover(generated_dir: Path, pairs: list[Pair], fmt: str = "auto", pattern: str | None = None) -> Discovery:
+    """Find the generated file of every pair; the format is the one that names the most pairs
+    (or the one ``pattern`` gives: format "pattern")."""
     if not generated_dir.is_dir():
         raise DataError(generated_dir, "generated-images folder does not exist")
     present = {p.name for p in generated_dir.iterdir() if p.is_file()}
-    if fmt not in (*FORMATS, "auto"):
-        raise BenchError(f"unknown --format {fmt!r}; valid: auto, {', '.join(FORMATS)}")
+    if pattern is not None:
+        if fmt not in ("auto", PATTERN):
+            raise BenchError(f"--pattern names the files itself; drop --format {fmt} (or use --format {PATTERN})")
+        check_distinct(pairs, check_pattern(pattern))
+        fmt = PATTERN
+    elif fmt not in (*FORMATS, "auto"):
+        raise BenchError(f"unknown --format {fmt!r}; valid: auto, {', '.join(FORMATS)}, or --pattern")
     candidates = FORMATS if fmt == "auto" else (fmt,)
-    matches = {f: match_files(present, pairs, f) for f in candidates}
+    matches = {f: match_files(present, pairs, f, pattern) for f in candidates}
     best = max(candidates, key=lambda f: len(matches[f]))
     found = matches[best]
     if not found:
-        example = ", ".join(candidate_names(pairs[0], f)[0] for f in candidates) if pairs else "-"
+        example = ", ".join(candidate_names(pairs[0], f, pattern)[0] for f in candidates) if pairs else "-"
         raise DataError(generated_dir, f"no generated image for any of the {len(pairs)} test pairs (expected names like {example})")
     missing = [p for i, p in enumerate(pairs) if i not in found]
     unmatched = len(present) - len(set(found.values()))
-    return Discovery(best, {i: generated_dir / n for i, n in found.items()}, missing, unmatched)
+    return Discovery(best, {i: generated_dir / n for i, n in found.items()}, missing, unmatched, pattern)
 
 
 def check_coverage(discovery: Discovery, generated_dir: Path, allow_missing: bool) -> None:
     if discovery.missing and not allow_missing:
-        first = ", ".join(generated_name(a, b) for a, b in discovery.missing[:3])
+        first = ", ".join(candidate_names(p, discovery.format, discovery.pattern)[0] if discovery.format != "single"
+                          else generated_name(*p) for p in discovery.missing[:3])
         raise DataError(
             generated_dir,
             f"generated images missing for {len(discovery.missing)} of {len(discovery.missing) + len(discovery.files)} "
@@ -155,12 +221,14 @@ def _progress(items: list, desc: str, enabled: bool):
     return tqdm(items, desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-def composite_panel(image: np.ndarray, size: tuple[int, int], path: Path, index: int = GENERATED_PANEL) -> np.ndarray:
-    """Panel ``index`` of a horizontal composite of ``COMPOSITE_PANELS`` images of ``size``."""
+def composite_panel(image: np.ndarray, size: tuple[int, int], path: Path, index: int = GENERATED_PANEL,
+                    panels: int = COMPOSITE_PANELS) -> np.ndarray:
+    """Panel ``index`` (0-based) of a horizontal composite of ``panels`` images of ``size``."""
     h, w = size
-    if image.shape[:2] != (h, COMPOSITE_PANELS * w):
-        expected = f"{COMPOSITE_PANELS}x{w}={COMPOSITE_PANELS * w}x{h}"
-        raise DataError(path, f"composite is {image.shape[1]}x{image.shape[0]} (WxH), expected {expected}")
+    if image.shape[:2] != (h, panels * w):
+        expected = f"{panels}x{w}={panels * w}x{h}"
+        raise DataError(path, f"composite is {image.shape[1]}x{image.shape[0]} (WxH), expected {expected} "
+                              f"({panels} panels of the dataset's {w}x{h} frame)")
     return image[:, index * w : (index + 1) * w]
 
 
@@ -178,11 +246,15 @@ def decode_all(paths: list[Path], decode, size: tuple[int, int], desc: str, prog
     return out
 
 
-def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool) -> np.ndarray:
+def load_generated(paths: list[Path], fmt: str, size: tuple[int, int], progress: bool,
+                   panel: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """The generated frames: the whole file, PATN's 5th panel, or panel ``(i, n)`` of a --pattern strip."""
     from bench.data.images import load_image
 
+    index, panels = (GENERATED_PANEL + 1, COMPOSITE_PANELS) if fmt == "patn" else panel
+
     def decode(path: Path) -> np.ndarray:
-        return composite_panel(load_image(path, None), size, path) if fmt == "patn" else load_image(path, size)
+        return composite_panel(load_image(path, None), size, path, index - 1, panels) if panels > 1 else load_image(path, size)
 
     return decode_all(paths, decode, size, "generated", progress)
 
@@ -329,7 +401,9 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
                     "pairs_file": str(pairs_file.resolve()), "pairs_sha256": sha256_prefix(pairs_file),
                     "annotations_sha256": sha256_prefix(layout.annotations("test"))},
         "generated": None if discovery is None else {"dir": str(config.generated_dir.resolve()), "format": discovery.format,
-                                                     "unmatched_files": discovery.unmatched},
+                                                     "unmatched_files": discovery.unmatched,
+                                                     **({"pattern": discovery.pattern, "panel": config.panel or "1/1"}
+                                                        if discovery.pattern else {})},
         "protocol": protocol.to_dict(),
         "pairs": {"expected": n_pairs, "evaluated": evaluated, "missing": n_pairs - evaluated,
                   "coverage": evaluated / n_pairs if n_pairs else 0.0},
@@ -481,19 +555,26 @@ def evaluate(config: EvalConfig) -> Evaluation:
     pairs_file, all_pairs = scored_pairs(layout, config.sources)
     if not all_pairs:
         raise DataError(pairs_file, "no test pairs")
-    if config.sources and config.format not in ("auto", "single"):
-        raise BenchError(f"--sources {config.sources} reads {{from_key}}___{{to}}.png images (format single), not {config.format!r}")
-    estimator = load_estimator(config.estimator)
+    if config.sources and (config.format not in ("auto", "single") or config.pattern):
+        raise BenchError(f"--sources {config.sources} reads {{from_key}}___{{to}}.png images (format single), "
+                         f"not {config.pattern or config.format!r}")
+    if config.panel is not None and config.pattern is None:
+        raise BenchError("--panel picks a panel of the files --pattern names; give --pattern too "
+                         "(--format patn already takes panel 5/5)")
+    panel = parse_panel(config.panel)
+    if config.pattern is not None:
+        check_pattern(config.pattern)
+    estimator = load_estimator(config.estimator, config.weights_dir)
     size = layout.kind.image_size
     if config.real_data:
         discovery, pairs, generated = None, all_pairs, None
     else:
-        discovery = discover(config.generated_dir, all_pairs, "single" if config.sources else config.format)
+        discovery = discover(config.generated_dir, all_pairs, "single" if config.sources else config.format, config.pattern)
         check_coverage(discovery, config.generated_dir, config.allow_missing)
         order = sorted(discovery.files)
         pairs = [all_pairs[i] for i in order]
         started = time.perf_counter()
-        generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress)
+        generated = load_generated([discovery.files[i] for i in order], discovery.format, size, config.progress, panel)
         print(f"decoded {len(generated)} generated images: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
     started = time.perf_counter()
     inputs = build_inputs(config, layout, pairs, generated, estimator)

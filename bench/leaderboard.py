@@ -56,7 +56,8 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     Columns: model, setting (:meth:`bench.setting.Setting.label`, "" for the default), dataset,
     protocol, metric, value (NaN when unavailable), reason, higher_is_better, source ("ours"), file,
     dataset_folder (name of the dataset root, if recorded), synthetic (True when that root was written
-    by ``bench data synth``, None when the root is not recorded or not readable here).
+    by ``bench data synth``, None when the root is not recorded or not readable here), estimator (the
+    pose estimator behind a PCKh, None for other metrics).
     """
     root = Path(metrics_dir)
     if not root.is_dir():
@@ -65,6 +66,7 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     for path, record in read_records(root).items():
         setting, folder = record.setting_label(), record.dataset_root
         for name, m in record.metrics.items():
+            details = m.details if isinstance(m.details, dict) else {}
             rows.append({
                 "model": record.model,
                 "setting": setting,
@@ -78,9 +80,11 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
                 "file": str(path),
                 "dataset_folder": folder.name if folder is not None else None,
                 "synthetic": _synthetic(folder),
+                # which pose estimator found the keypoints a PCKh is computed from (the metric's own details first)
+                "estimator": details.get("estimator") or (record.get("estimator") if name == "pckh" else None),
             })
     columns = ["model", "setting", "dataset", "protocol", "metric", "value", "reason", "higher_is_better", "source",
-               "file", "dataset_folder", "synthetic"]
+               "file", "dataset_folder", "synthetic", "estimator"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -231,7 +235,7 @@ def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=No
         for i, label in enumerate(pub_rows, len(row_models)):
             hit = shown[shown["_label"] == label]
             cells[i, j] = Cell(_published_text(hit.iloc[0], d) if len(hit) else NOT_REPORTED)
-    return Grid(columns, rows, cells)
+    return Grid(columns, rows, cells, note=estimator_note(ours))
 
 
 def _published_labels(published: pd.DataFrame) -> list[str]:
@@ -372,6 +376,40 @@ def measured_on(ours: pd.DataFrame, datasets) -> str:
     return " ".join(parts)
 
 
+PUBLISHED_PCKH_ESTIMATOR = ("Published PCKh: the CMU OpenPose model that produced the dataset annotations "
+                            "(pose_estimator.h5, PATN tool/compute_coordinates.py; protocol.md section 7).")
+
+
+def estimator_note(ours: pd.DataFrame, datasets=None, models=None) -> str:
+    """The caption sentence naming the pose estimator behind each measured PCKh, per dataset; "" when none is
+    measured (or the frame does not say, as hand-made frames without an ``estimator`` column)."""
+    if "estimator" not in ours or "metric" not in ours:
+        return ""
+    rows = ours[(ours["metric"] == "pckh") & ours["value"].notna()]
+    if datasets is not None:
+        rows = rows[rows["dataset"].isin(list(datasets))]
+    if models is not None:
+        rows = rows[rows["model"].isin(list(models))]
+    if rows.empty:
+        return ""
+    labels = rows["_row"] if "_row" in rows else rows["model"]
+    by: dict[str, dict[str, list[str]]] = {}  # dataset -> estimator -> rows
+    for dataset, name, label in zip(rows["dataset"], rows["estimator"], labels):
+        name = name if isinstance(name, str) and name else "an estimator the record does not name"
+        by.setdefault(dataset, {}).setdefault(name, []).append(label)
+    parts, mixed = [], False
+    for dataset, names in by.items():
+        where = f" on {DATASET_LABELS.get(dataset, dataset)}" if len(by) > 1 else ""
+        if len(names) == 1:
+            parts.append(f"{next(iter(names))}{where}")
+        else:
+            mixed = True
+            listed = "; ".join(f"{name} ({', '.join(dict.fromkeys(who))})" for name, who in names.items())
+            parts.append(f"{listed}{where}")
+    text = f"Measured PCKh: keypoints of the generated images found by {' and '.join(parts)}."
+    return text + (" PCKh of different estimators are not comparable." if mixed else "")
+
+
 def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: str,
                 implemented: Callable[[str], bool] = implemented) -> tuple[str, str]:
     """One published table in its own layout, each cell "measured (published)".
@@ -434,8 +472,18 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
     if not all(ours_rows):
         note += f" Rows marked{PUBLISHED_ONLY} are methods this benchmark does not implement: the published number alone."
     on = measured_on(ours, dict.fromkeys(c.dataset for c in columns))
-    grid = Grid(columns, [("", label) for label in labels], cells, note=f"{note} {on}".strip())
-    return grid_markdown(grid), grid_latex(grid)
+    estimators = ""
+    if any(metric == "pckh" for metric, _ in targets):
+        keys = [k for k in pub["model_key"] if k and implemented(k)]
+        estimators = " ".join(filter(None, [estimator_note(ours, dict.fromkeys(c.dataset for c in columns), keys),
+                                            PUBLISHED_PCKH_ESTIMATOR]))
+    grid = Grid(columns, [("", label) for label in labels], cells, note=" ".join(filter(None, [note, on, estimators])))
+    return grid_markdown(grid), latex_comment(estimators) + grid_latex(grid)
+
+
+def latex_comment(text: str) -> str:
+    """``text`` as LaTeX comment lines above a tabular ("" for no text): the caption sentence travels with the .tex."""
+    return "".join(f"% {line}\n" for line in text.splitlines()) if text else ""
 
 
 def _measured(ours: pd.DataFrame, model_key: str, dataset: str, setting: str, metric: str,

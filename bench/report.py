@@ -22,8 +22,10 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.io import atomic_write_text
-from bench.leaderboard import load_published, load_results, paper_table, render_latex, render_markdown
+from bench.leaderboard import (estimator_note, latex_comment, load_published, load_results, paper_table, render_latex,
+                               render_markdown)
 from bench.metrics.specs import column_order
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -43,7 +45,7 @@ def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, s
         metrics = column_order(rows["metric"])
         md += [f"## Protocol `{protocol}`", "", f"Datasets — {sources}.", "",
                render_markdown(rows, metrics=metrics).rstrip(), ""]
-        tex += [f"% protocol {protocol}; {sources}", render_latex(rows, metrics=metrics)]
+        tex += [f"% protocol {protocol}; {sources}", latex_comment(estimator_note(rows)) + render_latex(rows, metrics=metrics)]
     unavailable = ours[ours["value"].isna() & ours["reason"].notna()].drop_duplicates("metric")
     if len(unavailable):
         md += ["## Unavailable metrics (n/a)", ""]

@@ -9,7 +9,7 @@ out a file only after its size and full sha256 equal the published file's
 ``weights_only=False``, so an unchecked file of that name could run code.
 A missing file gives :class:`WeightsMissing`, a wrong one :class:`WeightsRefused`.
 :func:`download` fetches a file on a connected machine; :func:`install` copies
-one fetched elsewhere.
+one fetched elsewhere (for a file published inside a zip, the zip itself may be given).
 """
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ class WeightSpec:
     #: agree across several independent public projects that pin these files.
     sha256: str
     size: int
+    #: When ``url`` is a zip archive: the name the file has inside it (the last path component; e.g. the
+    #: ``end2end.onnx`` of OpenMMLab's ONNX SDK zips). ``sha256`` and ``size`` are then the extracted file's:
+    #: no public source gives the archive's own digest, so it is the file taken out of it that is checked.
+    member: str = ""
 
 
 WEIGHTS: dict[str, WeightSpec] = {
@@ -51,6 +55,15 @@ WEIGHTS: dict[str, WeightSpec] = {
         WeightSpec("resnet50", "resnet50-0676ba61.pth", "re-ID baseline backbone, PoNA Table VI (torchvision ResNet-50, ImageNet)",
                    "https://download.pytorch.org/models/resnet50-0676ba61.pth",
                    "0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a", 102_530_333),
+        # OpenMMLab's RTMPose-m (body7, 256x192) ONNX SDK export, as rtmlib's Body(mode="balanced") fetches it and
+        # caches it (``end2end.onnx`` renamed after the archive). The "e48f03d0" in the name is the sha256 prefix
+        # of the PyTorch checkpoint it was exported from, not of this file; the digest and size below are the
+        # extracted ONNX file's as two independent public projects pin it (one also gives the size).
+        WeightSpec("rtmpose-m-body7", "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.onnx",
+                   "PCKh and `bench pose annotate` with --estimator rtmpose (RTMPose-m, COCO-17 keypoints, onnxruntime)",
+                   "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
+                   "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip",
+                   "5c0a4bf67953e6d2ac43ce15e77dc9d5d354ae18430a47d2c5963a7bc5683e3c", 54_330_655, member="end2end.onnx"),
     )
 }
 
@@ -167,7 +180,7 @@ def spec_for_file(path: str | Path) -> WeightSpec:
     """The weight a file is, judged by its exact name; BenchError for any other name."""
     path = Path(path)
     for spec in WEIGHTS.values():
-        if path.name == spec.filename:
+        if path.name in (spec.filename, archive_name(spec)):
             return spec
     expected = ", ".join(spec.filename for spec in WEIGHTS.values())
     raise BenchError(f"{path}: not a known weights file name; expected one of {expected}")
@@ -185,11 +198,28 @@ def install(path: str | Path, dest: str | Path | None = None) -> Path:
     if not path.is_file():
         raise BenchError(f"{path}: no such file")
     spec = spec_for_file(path)
-    verify(path, spec)
     target = Path(dest or hub_checkpoints()) / spec.filename
+    if path.name == archive_name(spec):  # the published archive: the file inside it is what gets checked
+        with atomic_path(target) as tmp:
+            copy = tmp.with_name(tmp.name + ".zip")
+            shutil.copyfile(path, copy)
+            try:
+                extract_member(copy, spec, tmp, str(path))
+            except DownloadFailed as err:
+                raise BenchError(str(err).replace("; nothing was written", "; nothing was installed")) from None
+            problem = check_file(tmp, spec)
+            if problem:
+                raise WeightsRefused(f"{path}: its {spec.member} has {problem}; not the published file, nothing was installed")
+        return target
+    verify(path, spec)
     with atomic_path(target) as tmp:
         shutil.copyfile(path, tmp)
     return target
+
+
+def archive_name(spec: WeightSpec) -> str | None:
+    """The file name of the archive a ``member`` weight is published in (None for a plain file)."""
+    return spec.url.rsplit("/", 1)[-1] if spec.member else None
 
 
 class DownloadFailed(BenchError):
@@ -220,16 +250,37 @@ def download(name: str, dest: str | Path | None = None, mirror: str | None = Non
         return target
     url = source_url(spec, mirror)
     with atomic_path(target) as tmp:
+        fetched = tmp.with_name(tmp.name + ".zip") if spec.member else tmp
         try:
-            torch.hub.download_url_to_file(url, str(tmp), progress=progress)
+            torch.hub.download_url_to_file(url, str(fetched), progress=progress)
         except urllib.error.HTTPError as err:
             raise DownloadFailed(f"{url}: HTTP {err.code} {err.reason}; nothing was written") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", None) or err
             raise DownloadFailed(f"{url}: cannot download ({reason}); offline? nothing was written. Fetch it on a "
                                  f"connected machine and run `bench weights install FILE`") from None
+        if spec.member:
+            extract_member(fetched, spec, tmp, url)
         problem = check_file(tmp, spec)
         if problem:
             raise DownloadFailed(f"{url}: the downloaded file has {problem} (truncated or not the published file); "
                                  "nothing was written")
     return target
+
+
+def extract_member(archive: Path, spec: WeightSpec, out: Path, url: str) -> None:
+    """Write the one archive entry named ``spec.member`` (in any folder) to ``out``, then delete the archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            entries = [i for i in zf.infolist() if not i.is_dir() and i.filename.rsplit("/", 1)[-1] == spec.member]
+            if len(entries) != 1:
+                raise DownloadFailed(f"{url}: the archive holds {len(entries)} files named {spec.member}, not one; "
+                                     "nothing was written")
+            with zf.open(entries[0]) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise DownloadFailed(f"{url}: not a readable zip archive ({err}); truncated? nothing was written") from None
+    finally:
+        archive.unlink(missing_ok=True)

@@ -115,3 +115,20 @@ def test_an_interrupted_study_resumes_without_training_again(tiny_study, monkeyp
     monkeypatch.setattr(bench.cli.train, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert run_study(cfg) == rows
     assert (cfg.out / "synth-market.csv").read_text() == before
+
+
+def test_steptime_times_every_trainable_model_in_interleaved_rounds(tiny_study, monkeypatch):
+    """The trainer's own step is what is timed: count its calls per model (reference: steps + warmup each)."""
+    from bench.train.steptime import StepTimeConfig, measure
+    from bench.train.trainer import Trainer
+
+    cfg, _ = tiny_study
+    calls = []
+    real = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batch: calls.append(self.spec) or real(self, batch))
+    rows = measure(StepTimeConfig(models=("source-copy", "unet", "pg2"), dataset=cfg.dataset, pairs_dir=cfg.work / "pairs",
+                                  params=REPO / "params.yaml", steps=2, warmup=1, overrides=(("batch_size", 2),)),
+                   progress=False)
+    assert [r["model"] for r in rows] == ["unet", "pg2"]  # the reference row is not trained
+    assert len(calls) == 2 * (2 + 1)
+    assert all(r["steps"] == 2 and 0 < r["min_s"] <= r["median_s"] and r["batch_size"] == 2 for r in rows)

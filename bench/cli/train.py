@@ -199,6 +199,34 @@ def register(app: typer.Typer) -> None:
               iterations=iterations, overrides=overrides, device=device, weights_dir=weights_dir,
               progress=not quiet and sys.stderr.isatty(), sources=sources)
 
+    @app.command("steptime")
+    def steptime_cmd(
+        models: Optional[list[str]] = typer.Argument(None, help="models to time (default: every trainable one)"),
+        dataset: Path = typer.Option(..., "--dataset", help="dataset root (its training split feeds the steps)"),
+        pairs_dir: Optional[Path] = typer.Option(None, "--pairs-dir", help="folder with prepared pairs-train.csv"),
+        profile: str = typer.Option("cpu", "--profile"),
+        params: Path = typer.Option(Path("params.yaml"), "--params"),
+        steps: int = typer.Option(5, "--steps", help="timed steps per model (interleaved rounds)"),
+        warmup: int = typer.Option(2, "--warmup", help="untimed steps per model first"),
+        threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)"),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config key for every model"),
+    ) -> None:
+        """Seconds per training iteration of each model (min and median over interleaved rounds)."""
+        import torch
+
+        from bench.models import list_models
+        from bench.train.config import parse_overrides
+        from bench.train.steptime import StepTimeConfig, measure
+
+        if threads:
+            torch.set_num_threads(threads)
+        cfg = StepTimeConfig(models=tuple(models or list_models()), dataset=dataset, pairs_dir=pairs_dir, profile=profile,
+                             params=params, steps=steps, warmup=warmup,
+                             overrides=tuple(parse_overrides(set_ or []).items()))
+        typer.echo("| model | batch | min s/it | median s/it |\n|---|---:|---:|---:|")
+        for row in measure(cfg):
+            typer.echo(f"| {row['model']} | {row['batch_size']} | {row['min_s']:.4f} | {row['median_s']:.4f} |")
+
     @app.command("generate")
     def generate_cmd(
         model: str = typer.Argument(..., help="registered model name"),

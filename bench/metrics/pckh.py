@@ -86,7 +86,7 @@ def pckh_metric(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     if estimator is None:
         return MetricResult.unavailable(
             "no pose estimator: pass --estimator csv:PATH (OpenPose keypoints of the generated images) "
-            "or heatmap:PATH (a checkpoint from `bench pose train`)"
+            "heatmap:PATH (a checkpoint from `bench pose train`) or rtmpose (an off-the-shelf RTMPose model)"
         )
     names = inputs.extra.get("pose_names") or [f"{a}___{b}" for a, b in inputs.pairs]
     pred = estimator.predict(inputs.generated, names)

@@ -211,7 +211,7 @@ def test_load_rejects_missing_and_foreign_checkpoints(tmp_path):
     torch.save({"format": "bench-pose-heatmap-v1", "config": {}, "state_dict": {}}, tmp_path / "old.pt")
     with pytest.raises(DataError, match="outdated.*retrain"):
         HeatmapEstimator.load(tmp_path / "old.pt")
-    with pytest.raises(BenchError, match="csv:PATH, heatmap:PATH or none"):
+    with pytest.raises(BenchError, match="csv:PATH, heatmap:PATH, rtmpose, rtmpose:PATH or none"):
         load_estimator("heatmap")
     with pytest.raises(BenchError, match="unknown estimator kind 'openpose'"):
         load_estimator("openpose:x")
