@@ -47,6 +47,7 @@ import numpy as np
 
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
+from bench.data.naming import pair_image_name, pair_stem
 from bench.errors import BenchError, DataError
 from bench.io import (PER_PAIR, RECORD, SCORES, SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable,
                       device_name, provenance)
@@ -86,9 +87,7 @@ class EvalConfig:
     stage: int = 0  # 0: the model's final output; s >= 1: images of stage s (bench generate --stage s)
 
 
-def generated_name(source: str, target: str) -> str:
-    """The project's file name for the image generated for pair (source, target)."""
-    return f"{source}___{target}.png"
+generated_name = pair_image_name  # the project's file name for the image generated for a pair
 
 
 def _stem(name: str) -> str:
@@ -136,9 +135,9 @@ def candidate_names(pair: Pair, fmt: str, pattern: str | None = None) -> list[st
     if fmt == PATTERN:
         return [pattern_name(pair, pattern)]
     if fmt == "single":
-        return [f"{a}___{b}.png", f"{a}___{b}.jpg"]
+        return [pair_image_name(a, b), pair_image_name(a, b, ".jpg")]
     if fmt == "patn":
-        return [f"{a}___{b}_vis.jpg", f"{a}___{b}_vis.png"]
+        return [pair_image_name(a, b, "_vis.jpg"), pair_image_name(a, b, "_vis.png")]
     return [f"{_stem(a)}_2_{_stem(b)}_vis.jpg", f"{_stem(a)}_2_{_stem(b)}_vis.png"]
 
 
@@ -292,7 +291,7 @@ def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], g
         generated = targets
     extra: dict[str, Any] = {
         "pose_estimator": estimator,
-        "pose_names": targets_names if config.real_data else [f"{a}___{b}" for a, b in pairs],
+        "pose_names": targets_names if config.real_data else [pair_stem(a, b) for a, b in pairs],
         "weights_dir": config.weights_dir,
         "progress": config.progress,
     }

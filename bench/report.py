@@ -155,7 +155,8 @@ def _paper_figures(runs: Mapping[str, Mapping[str, Path]], roots, pairs_dirs, ou
 
 
 def _loss_figures(runs: Mapping[str, Mapping[str, Path]], out: Path) -> list[Path]:
-    from bench.figures import LOG, loss_curves, loss_groups, read_train_log, save_figure
+    from bench.figures import loss_curves, loss_groups, save_figure
+    from bench.train.log import LOG, read_train_log
 
     written = []
     for dataset, models in runs.items():

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.data.keypoints import HEAD, MISSING, NUM_KEYPOINTS
+from bench.data.naming import pair_stem
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
 from bench.metrics.specs import METRIC_SPECS
@@ -88,7 +89,7 @@ def pckh_metric(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
             "no pose estimator: pass --estimator csv:PATH (OpenPose keypoints of the generated images) "
             "heatmap:PATH (a checkpoint from `bench pose train`) or rtmpose (an off-the-shelf RTMPose model)"
         )
-    names = inputs.extra.get("pose_names") or [f"{a}___{b}" for a, b in inputs.pairs]
+    names = inputs.extra.get("pose_names") or [pair_stem(a, b) for a, b in inputs.pairs]
     pred = estimator.predict(inputs.generated, names)
     value, details = pckh(pred, inputs.target_keypoints, alpha=0.5)
     details["estimator"] = estimator.name
