@@ -4,55 +4,7 @@ Architecture from AliaksandrSiarohin/pose-gan (``conditional_gan.py`` ``make_gen
 / ``make_discriminator`` with ``warp_skip=mask``, ``disc_type=call``, HEAD 4b23294);
 geometry and norm in :mod:`baselines.layers.deform`.
 
-Generator:
-
-* two encoders of the same layout: appearance (source image + source heatmaps, 21 ch)
-  and target pose (target heatmaps, 18 ch); channels (64, 128, 256, 512, 512, 512) at
-  128x64 and (64, 128, 256, 512, 512, 512, 512) otherwise (the original switches on
-  ``max(image_size) == 128``). Level 0 is a 3x3 conv with bias; every later level is
-  LeakyReLU(0.2), 4x4 stride-2 conv without bias, scalar instance norm (none on the
-  deepest level);
-* skips: on the first 4 levels the appearance feature goes through the 10-part
-  deformable skip (masked affine warps, max over parts), then is concatenated with the
-  pose feature; deeper levels are plain concatenations;
-* decoder from the deepest skip: ReLU, 4x4 stride-2 transposed conv without bias
-  (Keras 'valid' + 1 px crop = PyTorch padding 1), scalar instance norm, Dropout(0.5) on
-  the first three steps, each later step on concat(previous, skip); the last step is
-  ReLU, 3x3 conv with bias to 3 channels, tanh;
-* Keras initialisation: Glorot-uniform kernels, zero biases.
-* ``skip_gate`` (config; identity by default, no parameters) gates the appearance feature of
-  every skip level after its deformable warp, before the concatenation with the pose
-  feature: the mUNet masks of :mod:`baselines.munet` (``def-gan-munet``) plug in there.
-* 61,109,085 parameters at 128x64, 82,080,611 with the 7-level layout (the published
-  82.08M, DeepFashion 256x256).
-
-Discriminator (2,803,782 parameters): concat(source, source heatmaps, image, target
-heatmaps) = 42 ch; 4x4 stride-2 conv to 64 (no padding, bias); three blocks of
-LeakyReLU(0.2), pad 1, 4x4 stride-2 conv without bias, scalar IN to 128/256/512; then
-LeakyReLU, pad 1, 4x4 stride-2 conv to 1 without bias and a sigmoid: a 3x1 patch map at
-128x64. Here the sigmoid is folded into BCE-with-logits.
-
-Losses (``gan/gan.py``, ``conditional_gan.py``, README "full" commands): generator
-``-mean log D(G)`` (weight 1) + 0.01 x the nearest-neighbour loss on VGG19
-``block1_conv2`` (post-ReLU: torchvision ``relu1_2``) with a 3x3 window on Market and
-5x5 on DeepFashion; discriminator BCE on real + fake (summed). The original feeds VGG
-with Keras/caffe preprocessing and Keras weights; here torchvision's VGG19 with its
-ImageNet normalisation (the only VGG19 weights the harness loads). ``reconstruction``
-selects ``"nn"`` (full model, needs VGG19 weights), ``"l1"`` (the paper's DSC variant:
-pixel L1 x 100, no weights needed) or ``"none"``; the choice is in :meth:`metadata`.
-Training in the original: Adam 2e-4, betas (0.5, 0.999) for G and D, one D step per G
-step on separate batches, 90 epochs x 1000 iterations, batch 4 (Market) / 2
-(DeepFashion "full").
-
-**Resolution policy.** The 7-level network needs sides divisible by 64; DeepFashion at
-the PATN protocol's 256x176 is not. The generator therefore runs on a ``canvas``
-(default 256x256 for DeepFashion, the original's own input size): images are padded
-left/right by replicating the border columns (the 176-px crops cut the sides off
-256x256 photographs with plain backgrounds), heatmaps are recomputed on the canvas
-from keypoints shifted by the left pad, transforms and masks are computed on the
-canvas, and the output is cropped back to 256x176. The discriminator and the losses see
-only the 256x176 frame. Parameter counts do not depend on the canvas (82,080,611 G at
-256x176 via the 256x256 canvas; ``canvas=(256, 192)`` gives the same count).
+Notes on the original code, what differs and the open gaps: docs/models/defgan.md.
 """
 from __future__ import annotations
 

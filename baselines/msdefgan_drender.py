@@ -9,32 +9,7 @@ separate learning rate or schedule for them. The renderer draws 18 vertex + 19 e
 (37 channels), which widens the first convolution of both encoders (appearance 3 + 37,
 pose 2 x 37 input channels); everything else is MS-DefGAN at its published size.
 
-Filled gaps of the model (the renderer's own are listed in :mod:`baselines.layers.drender`):
-
-* the discriminator keeps MS-DefGAN's input (batch sigma-6 heatmaps, 18 channels): the
-  paper describes the renderer as a generator input only (Fig. 1) and keeps MS-DefGAN's
-  losses, and feeding D learnable maps would let G's renderer shape D's input;
-* the attention fusion, losses and optimiser settings are MS-DefGAN's Market command
-  (:data:`baselines.msdefgan.TRAINING`); DeepFashion uses MS-DefGAN's DeepFashion options.
-
-Training and evaluation settings of the paper (for the pipeline):
-
-* multi-source splits of :mod:`bench.data.splits` (``MultiSourceConfig``: identities with
-  >= 13 Market / >= 4 DeepFashion images), read with
-  ``bench.data.dataset.MultiSourceDataset(layout, split, "msource-{split}-k{K}.csv")``;
-* trained "from the beginning to the end with a fixed number of inputs": K = 12 sources
-  on Market, K = 3 on DeepFashion (``msource-train-k12.csv`` / ``msource-train-k3.csv``);
-  no pre-training with 2 sources and no re-training per n (unlike MS-DefGAN's paper);
-* model selection: training stops at the highest validation SSIM (window 11, 8-bit
-  images: protocol ``modern``), validation tuples with the training K (the paper does
-  not say which n it validates with);
-* evaluated with the same model, without re-training, for n = 1, 3, 10 sources on Market
-  and n = 1, 3 on DeepFashion (``msource-test-k{n}.csv``: nested source sets on the same
-  targets); metrics SSIM, IS, mask-SSIM, mask-IS on Market (Table 1) and SSIM, IS on
-  DeepFashion (Table 2). Published rows: ``results/published.csv`` model ``msdefgan-drender``.
-
-:data:`PAPER_SETTINGS` holds these numbers; ``metadata()`` records them with the learned
-renderer parameters.
+Notes on the original code, what differs and the open gaps: docs/models/msdefgan_drender.md.
 """
 from __future__ import annotations
 

@@ -1,27 +1,7 @@
 """The U-Net baseline of the SDGAN paper (Lin et al., "Stacked deformable GAN for pose-based
 person image generation").
 
-The paper (section 4.3): "We use the standard U-Net architecture without deformable skip
-connections. The inputs of G and D and the way pose information is represented is the
-same as [Def-GAN]. However, the encoder of G is composed of only one stream." That is
-Def-GAN's own baseline, ``--warp_skip none`` in AliaksandrSiarohin/pose-gan
-(``conditional_gan.make_generator``), which this module builds:
-
-* one encoder on concat(source image, source heatmaps, target heatmaps) = 39 ch, with
-  Def-GAN's layout (:class:`baselines.layers.unet_gan.Encoder`: channels (64, 128, 256, 512, 512,
-  512) at 128x64, one more 512 level at 256x256);
-* plain skip connections (the encoder feature of each level, no warping, no second
-  stream: skips are half as wide as Def-GAN's);
-* Def-GAN's decoder: ReLU, 4x4 stride-2 transposed conv without bias, scalar instance
-  norm, Dropout(0.5) on the first three steps, concat with the next skip; last step ReLU,
-  3x3 conv with bias to 3, tanh. Keras init (Glorot-uniform, zero biases);
-* Def-GAN's patch discriminator on (source, source heatmaps, image, target heatmaps).
-
-Loss and training (pose-gan README "baseline" commands, which the SDGAN paper follows):
-``-mean log D(G)`` + 100 x pixel L1; Adam 2e-4, (0.5, 0.999), batch 4, 90 epochs x 1000
-iterations, both datasets. The SDGAN paper reports no parameter count; the counts here
-are computed from the layer definitions. DeepFashion at 256x176 runs on Def-GAN's 256x256
-canvas (see :mod:`baselines.defgan`).
+Notes on the original code, what differs and the open gaps: docs/models/unet.md.
 """
 from __future__ import annotations
 

@@ -29,7 +29,6 @@ class ModelCard:
     described_in: str | None = None  # where the architecture is described when not in ``paper``
     paper_settings: Mapping[str, Any] | None = None  # per-dataset evaluation settings of the paper
     published_params: str | None = None  # a published parameter count we could not reproduce
-    docs: str | None = None  # docs/models/<file>.md with the longer notes
 
 
 @dataclass(frozen=True)
