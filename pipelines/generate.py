@@ -9,7 +9,7 @@ import sys
 import torch
 import yaml
 
-from bench.cli.train import generate
+from bench.train.run import generate
 from bench.errors import BenchError
 from bench.registry import MODELS
 from pipelines.common import config_file, dataset_root, pairs_dir, run_dir

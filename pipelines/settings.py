@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bench.cli.train import generate
+from bench.train.run import generate
 from bench.errors import BenchError, DataError
 from bench.evaluate import EvalConfig, evaluate
 from bench.metrics.protocol import get_protocol
