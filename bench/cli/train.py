@@ -80,9 +80,10 @@ def register(app: typer.Typer) -> None:
         cfg = StepTimeConfig(models=tuple(models or list_models()), dataset=dataset, pairs_dir=pairs_dir, profile=profile,
                              params=params, steps=steps, warmup=warmup,
                              overrides=tuple(parse_overrides(set_ or []).items()))
-        typer.echo("| model | batch | min s/it | median s/it |\n|---|---:|---:|---:|")
+        typer.echo("| model | batch | min s/it | median s/it | median CPU s/it |\n|---|---:|---:|---:|---:|")
         for row in measure(cfg):
-            typer.echo(f"| {row['model']} | {row['batch_size']} | {row['min_s']:.4f} | {row['median_s']:.4f} |")
+            typer.echo(f"| {row['model']} | {row['batch_size']} | {row['min_s']:.4f} | {row['median_s']:.4f} "
+                       f"| {row['cpu_median_s']:.4f} |")
 
     @app.command("generate")
     def generate_cmd(

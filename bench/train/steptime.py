@@ -4,7 +4,8 @@ Each model is built from its training profile (``params.yaml``), fed batches of 
 dataset's training split, run for ``warmup`` steps (allocator, autotuning and lazy
 initialisation excluded) and then timed step by step. Models are visited in
 interleaved rounds (model A step, model B step, ...), so a load spike on a shared
-machine hits every model alike; min and median over the timed steps are reported.
+machine hits every model alike; min and median wall seconds over the timed steps are
+reported, and the median CPU seconds of the process (the work done, all threads).
 The batches are drawn once per model before timing, so decoding is not in the figure
 (the trainer decodes each image once per run, ``bench.data.dataset``).
 """
@@ -78,15 +79,19 @@ def measure(cfg: StepTimeConfig, progress: bool = True) -> list[dict[str, Any]]:
         if progress:
             print(f"steptime: {name} built and warmed up", file=sys.stderr)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for step in range(cfg.steps):  # interleaved rounds
         for name, (trainer, batches, _) in built.items():
             _synchronize(trainer.device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             trainer.train_step(batches[step])
             _synchronize(trainer.device)
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
         if progress:
             print(f"steptime: round {step + 1}/{cfg.steps}", file=sys.stderr)
     return [{"model": name, "batch_size": built[name][2].batch_size, "sources": built[name][2].sources,
              "min_s": min(t), "median_s": statistics.median(t), "steps": len(t),
+             # CPU seconds of this process (all its threads): the work, less sensitive to a shared machine's load
+             "cpu_median_s": statistics.median(cpu[name]),
              "threads": torch.get_num_threads()} for name, t in times.items()]
