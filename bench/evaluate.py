@@ -289,15 +289,10 @@ def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], g
     targets = load_targets(layout, targets_names, config.progress)
     if config.real_data:  # PoNA Table I "Real Data": the targets scored against themselves
         generated = targets
-    extra: dict[str, Any] = {
-        "pose_estimator": estimator,
-        "pose_names": targets_names if config.real_data else [pair_stem(a, b) for a, b in pairs],
-        "weights_dir": config.weights_dir,
-        "progress": config.progress,
-    }
-    if config.cache_dir:
-        extra["cache_dir"] = config.cache_dir
-    return EvalInputs(generated, targets, target_keypoints(layout, targets_names), pairs, layout, config.device, extra=extra)
+    names = targets_names if config.real_data else [pair_stem(a, b) for a, b in pairs]
+    return EvalInputs(generated, targets, target_keypoints(layout, targets_names), pairs, layout, config.device,
+                      weights_dir=config.weights_dir, cache_dir=config.cache_dir or None, progress=config.progress,
+                      pose_estimator=estimator, pose_names=names)
 
 
 def check_result(name: str, result: MetricResult, n: int) -> None:

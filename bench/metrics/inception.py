@@ -213,7 +213,7 @@ def _str(path: Path | None) -> str | None:
 
 
 def _verbose(inputs: EvalInputs) -> bool:
-    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    return inputs.show_progress()
 
 
 # ----------------------------------------------------------------------------- IS
@@ -241,7 +241,7 @@ def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INC
     if (few := _too_few_for_is(inputs)) is not None:
         return few
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     logits = generated_features(inputs, protocol, extractor, weights_path)[feature_layer(extractor, "isc")]
@@ -253,7 +253,7 @@ def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str 
     if (few := _too_few_for_is(inputs)) is not None:
         return few
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad = fashion_pad(inputs, protocol)
@@ -276,8 +276,8 @@ def frechet_distance(stats1: dict[str, np.ndarray], stats2: dict[str, np.ndarray
 
 
 def cache_dir(inputs: EvalInputs) -> Path:
-    if inputs.extra.get("cache_dir"):
-        return Path(inputs.extra["cache_dir"]) / "fid"
+    if inputs.cache_dir:
+        return Path(inputs.cache_dir) / "fid"
     if os.environ.get("BENCH_CACHE_DIR"):
         return Path(os.environ["BENCH_CACHE_DIR"]) / "fid"
     return Path.home() / ".cache" / "posetransferbench" / "fid"
@@ -349,7 +349,7 @@ def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> M
     if protocol.fid_reference not in FID_REFERENCES:
         raise ValueError(f"protocol.fid_reference must be one of {FID_REFERENCES}, got {protocol.fid_reference!r}")
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad, layer = fashion_pad(inputs, protocol), feature_layer(extractor, "fid")

@@ -89,7 +89,7 @@ def lpips_scores(
 def _network(inputs: EvalInputs, network: torch.nn.Module | None) -> torch.nn.Module:
     if network is not None:
         return network
-    path = weights.require("alexnet", inputs.extra.get("weights_dir"))
+    path = weights.require("alexnet", inputs.weights_dir)
     return cached_network(str(path), inputs.device)
 
 
@@ -99,7 +99,7 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     masks = inputs.target_masks() if masked else None  # only once the network is there
-    progress = bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    progress = inputs.show_progress()
     scores = lpips_scores(net, inputs.generated, inputs.targets, masks, protocol.batch_size, inputs.device, progress)
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
 

@@ -78,18 +78,18 @@ def pckh(pred: np.ndarray, target: np.ndarray, alpha: float = 0.5) -> tuple[floa
 
 @METRICS.register("pckh", METRIC_SPECS["pckh"])
 def pckh_metric(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    """PCKh of the pose estimator in ``inputs.extra["pose_estimator"]`` on the generated images.
+    """PCKh of the pose estimator in ``inputs.pose_estimator`` on the generated images.
 
-    The estimator is given ``inputs.extra["pose_names"]`` (one key per image, used by the
+    The estimator is given ``inputs.pose_names`` (one key per image, used by the
     CSV estimator to find its rows; defaults to ``from___to``).
     """
-    estimator = inputs.extra.get("pose_estimator")
+    estimator = inputs.pose_estimator
     if estimator is None:
         return MetricResult.unavailable(
             "no pose estimator: pass --estimator csv:PATH (OpenPose keypoints of the generated images) "
             "heatmap:PATH (a checkpoint from `bench pose train`) or rtmpose (an off-the-shelf RTMPose model)"
         )
-    names = inputs.extra.get("pose_names") or [pair_stem(a, b) for a, b in inputs.pairs]
+    names = inputs.pose_names or [pair_stem(a, b) for a, b in inputs.pairs]
     pred = estimator.predict(inputs.generated, names)
     value, details = pckh(pred, inputs.target_keypoints, alpha=0.5)
     details["estimator"] = estimator.name

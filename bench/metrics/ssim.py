@@ -303,7 +303,7 @@ def target_masks(inputs: EvalInputs) -> np.ndarray:
 
 
 def _progress(inputs: EvalInputs) -> bool:
-    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    return inputs.show_progress()
 
 
 def _result(scores: np.ndarray, **details) -> MetricResult:

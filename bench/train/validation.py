@@ -81,7 +81,7 @@ class Validation:
         finally:
             model.train()
         inputs = EvalInputs(np.concatenate(generated), np.concatenate(targets), np.concatenate(keypoints), pairs,
-                            self.layout, str(device), extra={"progress": False})
+                            self.layout, str(device), progress=False)
         result = METRICS.get(self.metric).constructor(inputs, get_protocol(self.protocol))
         if result.value is None:
             raise BenchError(f"validation {self.metric} is undefined: {result.reason}")

@@ -115,7 +115,8 @@ def make_inputs(root, kind="market", n=53, n_targets=20, seed=0, **extra) -> Eva
         target_keypoints=random_keypoints(rng, n, size),
         pairs=[(f"s{i}.jpg", f"t{i % n_targets:03d}.jpg") for i in range(n)],
         layout=DatasetLayout(root, KINDS[kind]),
-        extra={"cache_dir": str(root / "cache"), **extra},
+        cache_dir=str(root / "cache"),
+        **extra,
     )
 
 
