@@ -2,57 +2,9 @@
 
 Architecture from AliaksandrSiarohin/pose-gan (``conditional_gan.py`` ``make_generator``
 / ``make_discriminator`` with ``warp_skip=mask``, ``disc_type=call``, HEAD 4b23294);
-geometry and norm in :mod:`baselines.deform`.
+geometry and norm in :mod:`baselines.layers.deform`.
 
-Generator:
-
-* two encoders of the same layout: appearance (source image + source heatmaps, 21 ch)
-  and target pose (target heatmaps, 18 ch); channels (64, 128, 256, 512, 512, 512) at
-  128x64 and (64, 128, 256, 512, 512, 512, 512) otherwise (the original switches on
-  ``max(image_size) == 128``). Level 0 is a 3x3 conv with bias; every later level is
-  LeakyReLU(0.2), 4x4 stride-2 conv without bias, scalar instance norm (none on the
-  deepest level);
-* skips: on the first 4 levels the appearance feature goes through the 10-part
-  deformable skip (masked affine warps, max over parts), then is concatenated with the
-  pose feature; deeper levels are plain concatenations;
-* decoder from the deepest skip: ReLU, 4x4 stride-2 transposed conv without bias
-  (Keras 'valid' + 1 px crop = PyTorch padding 1), scalar instance norm, Dropout(0.5) on
-  the first three steps, each later step on concat(previous, skip); the last step is
-  ReLU, 3x3 conv with bias to 3 channels, tanh;
-* Keras initialisation: Glorot-uniform kernels, zero biases.
-* ``skip_gate`` (config; identity by default, no parameters) gates the appearance feature of
-  every skip level after its deformable warp, before the concatenation with the pose
-  feature: the mUNet masks of :mod:`baselines.munet` (``def-gan-munet``) plug in there.
-* 61,109,085 parameters at 128x64, 82,080,611 with the 7-level layout (the published
-  82.08M, DeepFashion 256x256).
-
-Discriminator (2,803,782 parameters): concat(source, source heatmaps, image, target
-heatmaps) = 42 ch; 4x4 stride-2 conv to 64 (no padding, bias); three blocks of
-LeakyReLU(0.2), pad 1, 4x4 stride-2 conv without bias, scalar IN to 128/256/512; then
-LeakyReLU, pad 1, 4x4 stride-2 conv to 1 without bias and a sigmoid: a 3x1 patch map at
-128x64. Here the sigmoid is folded into BCE-with-logits.
-
-Losses (``gan/gan.py``, ``conditional_gan.py``, README "full" commands): generator
-``-mean log D(G)`` (weight 1) + 0.01 x the nearest-neighbour loss on VGG19
-``block1_conv2`` (post-ReLU: torchvision ``relu1_2``) with a 3x3 window on Market and
-5x5 on DeepFashion; discriminator BCE on real + fake (summed). The original feeds VGG
-with Keras/caffe preprocessing and Keras weights; here torchvision's VGG19 with its
-ImageNet normalisation (the only VGG19 weights the harness loads). ``reconstruction``
-selects ``"nn"`` (full model, needs VGG19 weights), ``"l1"`` (the paper's DSC variant:
-pixel L1 x 100, no weights needed) or ``"none"``; the choice is in :meth:`metadata`.
-Training in the original: Adam 2e-4, betas (0.5, 0.999) for G and D, one D step per G
-step on separate batches, 90 epochs x 1000 iterations, batch 4 (Market) / 2
-(DeepFashion "full").
-
-**Resolution policy.** The 7-level network needs sides divisible by 64; DeepFashion at
-the PATN protocol's 256x176 is not. The generator therefore runs on a ``canvas``
-(default 256x256 for DeepFashion, the original's own input size): images are padded
-left/right by replicating the border columns (the 176-px crops cut the sides off
-256x256 photographs with plain backgrounds), heatmaps are recomputed on the canvas
-from keypoints shifted by the left pad, transforms and masks are computed on the
-canvas, and the output is cropped back to 256x176. The discriminator and the losses see
-only the 256x176 frame. Parameter counts do not depend on the canvas (82,080,611 G at
-256x176 via the 256x256 canvas; ``canvas=(256, 192)`` gives the same count).
+Notes on the original code, what differs and the open gaps: docs/models/defgan.md.
 """
 from __future__ import annotations
 
@@ -65,92 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines import deform
-from baselines.blocks import build_config, canvas_pads, scaled
-from bench.data.keypoints import MISSING, NUM_KEYPOINTS
+from baselines.layers import deform
+from baselines.layers.blocks import DATA_SIZES, build_config, canvas_pads, scaled
+from baselines.layers.unet_gan import (
+    HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, check_config, decode, decoder, keras_init, prepare_nn_loss,
+    reconstruction_losses, reconstruction_summary, scaled_layouts, shift_keypoints,
+)
+from bench.cards import ModelCard
+from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
 from bench.registry import MODELS
 
-IMAGE_CHANNELS = 3
-ENCODER_128 = (64, 128, 256, 512, 512, 512)
-DECODER_128 = (512, 512, 512, 256, 128, 3)
-ENCODER_256 = (64, 128, 256, 512, 512, 512, 512)
-DECODER_256 = (512, 512, 512, 512, 256, 128, 3)
 DEFORMABLE_LEVELS = 4
-DROPOUT_STEPS = 3
-HEATMAP_SIGMA = 6.0
-RECONSTRUCTIONS = ("nn", "l1", "none")
-
-
-def layouts(canvas: tuple[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Encoder and decoder channels for a canvas (the original's ``max(image_size) == 128`` rule)."""
-    return (ENCODER_128, DECODER_128) if max(canvas) == 128 else (ENCODER_256, DECODER_256)
-
-
-def scaled_layouts(canvas: tuple[int, int], width: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``layouts`` with every channel count times ``width`` except the 3 output channels."""
-    enc, dec = layouts(canvas)
-    return tuple(scaled(c, width) for c in enc), tuple(scaled(c, width) for c in dec[:-1]) + (dec[-1],)
-
-
-def check_config(cfg: Any) -> None:
-    """The reconstruction and pad_mode checks of Def-GAN and the models built on it."""
-    if cfg.reconstruction not in RECONSTRUCTIONS:
-        raise BenchError(f"unknown reconstruction {cfg.reconstruction!r}; choose one of {', '.join(RECONSTRUCTIONS)}")
-    if cfg.pad_mode not in ("replicate", "constant"):
-        raise BenchError(f"unknown pad_mode {cfg.pad_mode!r}; choose 'replicate' or 'constant'")
-
-
-def down_block(in_ch: int, out_ch: int, norm: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.LeakyReLU(0.2), nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False)]
-    if norm:
-        layers.append(deform.ScalarInstanceNorm())
-    return nn.Sequential(*layers)
-
-
-def up_block(in_ch: int, out_ch: int, dropout: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.ReLU(), nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False), deform.ScalarInstanceNorm()]
-    if dropout:
-        layers.append(nn.Dropout(0.5))
-    return nn.Sequential(*layers)
-
-
-class Encoder(nn.Module):
-    """conv3x3 (bias), then LeakyReLU / 4x4 stride-2 conv / scalar IN per level; returns every level."""
-
-    def __init__(self, in_ch: int, channels: tuple[int, ...]):
-        super().__init__()
-        levels: list[nn.Module] = [nn.Conv2d(in_ch, channels[0], 3, 1, 1)]
-        for i in range(1, len(channels)):
-            levels.append(down_block(channels[i - 1], channels[i], norm=i < len(channels) - 1))
-        self.levels = nn.ModuleList(levels)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for level in self.levels:
-            x = level(x)
-            features.append(x)
-        return features
-
-
-def decoder(skips: list[int], channels: tuple[int, ...]) -> tuple[nn.ModuleList, nn.Sequential]:
-    """Def-GAN's decoder for skip widths ``skips`` (deepest first): up-convolutions, then the image conv."""
-    steps: list[nn.Module] = []
-    previous = 0
-    for i, out_ch in enumerate(channels[:-1]):
-        steps.append(up_block(previous + skips[i], out_ch, dropout=i < DROPOUT_STEPS))
-        previous = out_ch
-    to_image = nn.Sequential(nn.ReLU(), nn.Conv2d(previous + skips[-1], channels[-1], 3, 1, 1), nn.Tanh())
-    return nn.ModuleList(steps), to_image
-
-
-def decode(skips: list[torch.Tensor], up: nn.ModuleList, to_image: nn.Module) -> torch.Tensor:
-    """``decoder``'s layers on the skip features, deepest first."""
-    out = up[0](skips[0])
-    for step, skip in zip(up[1:], skips[1:]):
-        out = step(torch.cat((out, skip), 1))
-    return to_image(torch.cat((out, skips[-1]), 1))
 
 
 class DefGANGenerator(nn.Module):
@@ -200,25 +79,6 @@ class DefGANGenerator(nn.Module):
         return decode(skips[::-1], self.up, self.to_image)
 
 
-class PatchDiscriminator(nn.Module):
-    """Def-GAN's 'call' discriminator; outputs logits (the original's sigmoid is in the loss)."""
-
-    def __init__(self, in_ch: int = 2 * (IMAGE_CHANNELS + NUM_KEYPOINTS), ndf: int = 64,
-                 mults: tuple[int, ...] = (2, 4, 8)):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 0)]
-        channels = ndf
-        for mult in mults:
-            layers.append(down_block(channels, ndf * mult, norm=True))
-            channels = ndf * mult
-        layers.append(down_block(channels, 1, norm=False))
-        self.model = nn.Sequential(*layers)
-        keras_init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
 def _gate_factory(name: str) -> Callable[[int, tuple[int, int]], nn.Module]:
     """A factory of :data:`baselines.vdg.SKIP_GATES` (the mUNet masks register there)."""
     from baselines.vdg import SKIP_GATES
@@ -226,15 +86,6 @@ def _gate_factory(name: str) -> Callable[[int, tuple[int, int]], nn.Module]:
     if name not in SKIP_GATES:
         raise BenchError(f"unknown skip_gate {name!r}; choose one of {', '.join(SKIP_GATES)}")
     return SKIP_GATES[name]
-
-
-def keras_init(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, nn.ConvTranspose2d)) -> None:
-    """Glorot-uniform kernels and zero biases (Keras defaults) for the layers of ``types``."""
-    for m in module.modules():
-        if isinstance(m, types):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 # --------------------------------------------------------------------------------------
@@ -266,40 +117,7 @@ TRAINING = {
     "market": dict(batch_size=4, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
     "deepfashion": dict(batch_size=2, iterations=90_000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), d_steps=1),
 }
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 
-
-
-def prepare_nn_loss(model: PoseTransferModel) -> None:
-    """Load VGG19 for the NN loss now (raises ``WeightsMissing`` without its weights)."""
-    if model.config.reconstruction == "nn" and "vgg" not in model.loss_modules:
-        from bench.train.losses import VGG19Features
-
-        model.loss_modules["vgg"] = VGG19Features((model.config.nn_layer,), weights_dir=model.config.weights_dir)
-
-
-def reconstruction_summary(config, l1_note: str = "config reconstruction='l1'") -> tuple[str, list[str]]:
-    """The configured reconstruction term in words, and its loss-term names, for ``metadata()``."""
-    words = {
-        "nn": f"NN loss x{config.lambda_nn} on VGG19 {config.nn_layer}, {config.nn_window}x{config.nn_window} window",
-        "l1": f"pixel L1 x{config.lambda_l1} ({l1_note})",
-        "none": "off (config reconstruction='none')",
-    }[config.reconstruction]
-    return words, {"nn": ["nn"], "l1": ["l1"], "none": []}[config.reconstruction]
-
-
-def reconstruction_losses(model: PoseTransferModel, fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The configured reconstruction term of the Def-GAN family: NN loss on VGG features, pixel L1, or none."""
-    cfg = model.config
-    if cfg.reconstruction == "nn":
-        prepare_nn_loss(model)
-        vgg = model.loss_modules["vgg"].to(fake.device)
-        with torch.no_grad():
-            reference = vgg(target)[cfg.nn_layer]
-        return {"nn": cfg.lambda_nn * deform.nn_loss(vgg(fake)[cfg.nn_layer], reference, cfg.nn_window)}
-    if cfg.reconstruction == "l1":
-        return {"l1": cfg.lambda_l1 * (fake - target).abs().mean()}
-    return {}
 
 class DefGANModel(PoseTransferModel):
     name = "def-gan"
@@ -330,8 +148,8 @@ class DefGANModel(PoseTransferModel):
         """Generator inputs on the canvas, and the (left, right) column pads to crop off."""
         source = batch["source"]
         left, right = self._canvas_pads(source)
-        src_kp = _shift(batch["source_keypoints"], left)
-        tgt_kp = _shift(batch["target_keypoints"], left)
+        src_kp = shift_keypoints(batch["source_keypoints"], left)
+        tgt_kp = shift_keypoints(batch["target_keypoints"], left)
         source_pose, target_pose = batch["source_pose"], batch["target_pose"]
         if left or right:
             from bench.data.pose import heatmaps
@@ -384,22 +202,15 @@ class DefGANModel(PoseTransferModel):
         }
 
 
-def _shift(keypoints: torch.Tensor, dx: int) -> torch.Tensor:
-    """Keypoints (..., 18, 2) (y, x) moved ``dx`` columns right; missing ones stay -1."""
-    kp = torch.as_tensor(keypoints).detach().cpu().to(torch.float64)
-    if dx == 0:
-        return kp
-    present = (kp != MISSING).all(-1, keepdim=True)
-    return torch.where(present, kp + torch.tensor([0.0, float(dx)], dtype=kp.dtype), kp)
-
-
 @MODELS.register(
     "def-gan",
-    paper="Siarohin et al., CVPR 2018",
-    title="Deformable GANs for Pose-based Human Image Generation",
-    year=2018,
-    code="https://github.com/AliaksandrSiarohin/pose-gan",
-    param_counts={"market": 61_109_085, "deepfashion": 82_080_611},
+    ModelCard(
+        paper="Siarohin et al., CVPR 2018",
+        title="Deformable GANs for Pose-based Human Image Generation",
+        year=2018,
+        code="https://github.com/AliaksandrSiarohin/pose-gan",
+        param_counts={"market": 61_109_085, "deepfashion": 82_080_611},
+    ),
 )
 def build_defgan(dataset: str = "market", **config: Any) -> DefGANModel:
     cfg = build_config(DefGANConfig, dataset, DEFGAN_DATASETS, config)

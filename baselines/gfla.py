@@ -75,8 +75,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
-from baselines.flow import affine_regularization, block_extractor, local_attn_reshape, sampling_correctness, warp
+from baselines.layers.blocks import DATA_SIZES, build_config, scaled
+from baselines.layers.flow import affine_regularization, block_extractor, local_attn_reshape, sampling_correctness, warp
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError, DataError
 from bench.models.base import Batch, PoseTransferModel
@@ -500,7 +501,6 @@ TRAINING: dict[str, Any] = dict(
     batch_size=8, lr_g=1e-4, lr_d=1e-5, betas=(0.0, 0.999), lr_policy="constant (niter 5,000,000, no decay)",
     order="D step, then G step, on the same fake",
 )
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 PARAM_COUNTS = {"market": 12_926_471, "deepfashion": 14_047_395}
 
 
@@ -739,12 +739,14 @@ def load_flow_net(flow_net: nn.Module, path: str) -> None:
 
 @MODELS.register(
     "gfla",
-    paper="Ren et al., CVPR 2020",
-    title="Deep Image Spatial Transformation for Person Image Generation",
-    year=2020,
-    code="https://github.com/RenYurui/Global-Flow-Local-Attention",
-    param_counts=PARAM_COUNTS,
-    generator_builder=lambda dataset="market", **config: gfla_generator(gfla_config(dataset, config)),
+    ModelCard(
+        paper="Ren et al., CVPR 2020",
+        title="Deep Image Spatial Transformation for Person Image Generation",
+        year=2020,
+        code="https://github.com/RenYurui/Global-Flow-Local-Attention",
+        param_counts=PARAM_COUNTS,
+        generator_builder=lambda dataset="market", **config: gfla_generator(gfla_config(dataset, config)),
+    ),
 )
 def build_gfla(dataset: str = "market", **config: Any) -> GFLAModel:
     return GFLAModel(gfla_config(dataset, config), dataset)

@@ -4,71 +4,9 @@ Facts from Stephlat/Multi-source-Human-Image-Generation (``conditional_gan.py``
 ``make_generator`` / ``decoder_Attention`` / ``blockNet`` / ``UpNet`` /
 ``applyAttentionSingle`` / ``make_discriminator``, ``cmd.py``, ``train.py``,
 ``gan/gan.py``, ``gan/train.py``, README training command), built on Def-GAN
-(:mod:`baselines.defgan`, geometry in :mod:`baselines.deform`).
+(:mod:`baselines.defgan`, geometry in :mod:`baselines.layers.deform`).
 
-Generator, for K sources (the original builds one Keras graph per K; here K is read
-from the batch, so one model runs with any number of sources):
-
-* two encoders with Def-GAN's layout, **shared by all sources**: appearance on
-  (source_k, source pose_k) = 21 ch, pose on (source pose_k, target pose) = 36 ch (Def-GAN
-  encodes the target pose alone);
-* per source, Def-GAN's skips: the 10-part masked deformable warp (source_k -> target)
-  of the appearance feature on the first 4 levels, concatenated with the pose feature;
-* decoder ``decoder_Attention`` (``--fusion_type att_dec_rec``), deepest level first.
-  At level d the sources' skips are fused by attention:
-
-  - d = 0: ``out`` = mean of the K skips; attention input_k = (out, skip_k);
-  - 0 < d < dmax: input_k = (out, skip_k, previous attention_k upsampled x2 bilinearly);
-  - d >= dmax: the previous attention upsampled x2 (nearest) through ``UpNet``
-    (3x3 conv to 1 channel, sigmoid);
-  - ``blockNet`` (one per level, shared by the sources): a spatial map (1x1 conv to 1
-    channel with bias, sigmoid) times a channel vector (scalar instance norm, global
-    average pool, Dense C/4 ReLU, Dense C sigmoid), C = skip channels;
-  - the K maps are clipped to [1e-7, 1 - 1e-7], divided by their sum over sources, and
-    the fused skip is the attention-weighted sum of the skips;
-  - ``out`` = block(concat(out, fused skip)): ReLU, nearest upsample x2, 3x3 conv with
-    bias, scalar instance norm (no dropout); the last level is ReLU, 3x3 conv to 3, tanh.
-
-  The previous level's attention fed forward is the *normalised* one. Keras 2.2's
-  bilinear ``UpSampling2D`` is TF1 ``resize_bilinear`` without half-pixel centres
-  (``attention_upsample="tf1"``, :func:`upsample2x_tf1`).
-* ``fusion="average"`` is the paper's average-fusion baseline (``--fusion_type avg``):
-  the skips are averaged over sources and decoded by Def-GAN's decoder with the
-  upsample + 3x3 conv steps (dropout 0.5 on the first three).
-
-Everything per source is shared and the fusion is a normalised sum, so the output
-does not depend on the order of the sources (the attention maps permute with them).
-With one source every weight is exactly 1 and the level-0 mean is the skip itself (the
-Keras graph cannot be built for ``--nb_inputs 1``: its ``Average`` layer needs two
-inputs; Horiuchi et al. nevertheless report MS-DefGAN rows for n = 1). Memory grows
-linearly in K: each source's first four levels are warped 10 times, as in Def-GAN.
-
-Parameters (none published; summed from the Keras layer definitions, K-independent):
-51,933,391 at 128x64 and 68,302,902 with the 7-level 256x256 layout (DeepFashion);
-average fusion 44,147,549 / 59,614,563.
-
-Discriminator: Def-GAN's patch D (``indiv_disc``, 2,803,782 parameters) applied to each
-(source_k, source pose_k, image, target pose); the K patch maps are concatenated, so
-BCE over them is the mean over sources.
-
-Losses (README command, Market): generator ``-mean log D(G)`` x 0.1
-(``--gan_penalty_weight 0.1``) + 0.001 x the nearest-neighbour loss on VGG19
-``block1_conv2`` with a 3x3 window (``--l1_penalty_weight 0.001 --nn_loss_area_size 3
---content_loss_layer block1_conv2``); discriminator BCE real + fake, **not** weighted
-by the GAN weight (``gan/gan.py``). As in :mod:`baselines.defgan`, ``reconstruction``
-is ``"nn"`` (needs VGG19 weights), ``"l1"`` (pixel L1 x ``lambda_l1``) or ``"none"``.
-Training: Adam 2e-4, (0.5, 0.999), one D step per G step on separate batches, batch 4,
-12 epochs x 1000 iterations, 3 sources (``--nb_inputs 3``) from 12-tuples. Only the
-Market command is published; DeepFashion uses Def-GAN's window (5x5) and 256x256 frame.
-
-Pose maps come from a replaceable :class:`PoseRenderer` (``pose_renderer``): the default
-:class:`GaussianHeatmaps` passes the batch's sigma-6 heatmaps through (or renders them
-on the canvas); a learnable renderer (differentiable rendering, Horiuchi et al.) plugs
-in there, its ``channels`` setting the encoders' input width. It lives inside the
-generator so its parameters train with G; the discriminator keeps the batch heatmaps.
-
-DeepFashion at 256x176 runs on Def-GAN's 256x256 canvas (replicate-padded, heatmaps,
-transforms and masks on the canvas, output cropped back; see :mod:`baselines.defgan`).
+Notes on the original code, what differs and the open gaps: docs/models/msdefgan.md.
 """
 from __future__ import annotations
 
@@ -80,12 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines import deform
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, _shift, check_config, keras_init,
-    prepare_nn_loss, reconstruction_losses, reconstruction_summary, scaled_layouts,
+from baselines.layers import deform
+from baselines.layers.blocks import build_config, scaled
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import (
+    HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, check_config, keras_init, prepare_nn_loss,
+    reconstruction_losses, reconstruction_summary, scaled_layouts, shift_keypoints,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -439,8 +379,8 @@ class MSDefGANModel(PoseTransferModel):
                              "(only widening is supported)")
         left = (canvas_w - width) // 2
         right = canvas_w - width - left
-        src_kp = _shift(batch["source_keypoints"], left)
-        tgt_kp = _shift(batch["target_keypoints"], left)
+        src_kp = shift_keypoints(batch["source_keypoints"], left)
+        tgt_kp = shift_keypoints(batch["target_keypoints"], left)
         source_maps, target_maps = batch.get("source_pose"), batch.get("target_pose")
         if left or right:  # the batch's heatmaps are for the data frame: the renderer redraws them on the canvas
             sources = F.pad(sources.reshape(b * k, *sources.shape[2:]), (left, right, 0, 0), mode=self.config.pad_mode)
@@ -518,12 +458,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> MSDefGANGenerator
 
 @MODELS.register(
     "msdefgan",
-    paper="Lathuilière et al., WACV 2020",
-    title="Attention-based Fusion for Multi-source Human Image Generation",
-    year=2020,
-    code="https://github.com/Stephlat/Multi-source-Human-Image-Generation",
-    multi_source=True,
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Lathuilière et al., WACV 2020",
+        title="Attention-based Fusion for Multi-source Human Image Generation",
+        year=2020,
+        code="https://github.com/Stephlat/Multi-source-Human-Image-Generation",
+        multi_source=True,
+        generator_builder=_generator_only,
+    ),
 )
 def build_msdefgan(dataset: str = "market", pose_renderer: PoseRenderer | None = None, **config: Any) -> MSDefGANModel:
     return MSDefGANModel(msdefgan_config(dataset, config), dataset, pose_renderer)

@@ -2,39 +2,14 @@
 
 "The structure of the neural network and the loss function follow those of MS-DefGAN"
 (sec. 4.2): this is :class:`baselines.msdefgan.MSDefGANModel` whose ``pose_renderer``
-(the fixed sigma-6 Gaussians) is replaced by :class:`baselines.drender.DifferentiablePoseRenderer`.
+(the fixed sigma-6 Gaussians) is replaced by :class:`baselines.layers.drender.DifferentiablePoseRenderer`.
 The renderer sits inside the generator, so its 75 parameters (18 sigma, 19 x alpha_s,
 alpha_e, beta) train jointly with G, by G's Adam at G's learning rate: the paper names no
 separate learning rate or schedule for them. The renderer draws 18 vertex + 19 edge maps
 (37 channels), which widens the first convolution of both encoders (appearance 3 + 37,
 pose 2 x 37 input channels); everything else is MS-DefGAN at its published size.
 
-Filled gaps of the model (the renderer's own are listed in :mod:`baselines.drender`):
-
-* the discriminator keeps MS-DefGAN's input (batch sigma-6 heatmaps, 18 channels): the
-  paper describes the renderer as a generator input only (Fig. 1) and keeps MS-DefGAN's
-  losses, and feeding D learnable maps would let G's renderer shape D's input;
-* the attention fusion, losses and optimiser settings are MS-DefGAN's Market command
-  (:data:`baselines.msdefgan.TRAINING`); DeepFashion uses MS-DefGAN's DeepFashion options.
-
-Training and evaluation settings of the paper (for the pipeline):
-
-* multi-source splits of :mod:`bench.data.splits` (``MultiSourceConfig``: identities with
-  >= 13 Market / >= 4 DeepFashion images), read with
-  ``bench.data.dataset.MultiSourceDataset(layout, split, "msource-{split}-k{K}.csv")``;
-* trained "from the beginning to the end with a fixed number of inputs": K = 12 sources
-  on Market, K = 3 on DeepFashion (``msource-train-k12.csv`` / ``msource-train-k3.csv``);
-  no pre-training with 2 sources and no re-training per n (unlike MS-DefGAN's paper);
-* model selection: training stops at the highest validation SSIM (window 11, 8-bit
-  images: protocol ``modern``), validation tuples with the training K (the paper does
-  not say which n it validates with);
-* evaluated with the same model, without re-training, for n = 1, 3, 10 sources on Market
-  and n = 1, 3 on DeepFashion (``msource-test-k{n}.csv``: nested source sets on the same
-  targets); metrics SSIM, IS, mask-SSIM, mask-IS on Market (Table 1) and SSIM, IS on
-  DeepFashion (Table 2). Published rows: ``results/published.csv`` model ``msdefgan-drender``.
-
-:data:`PAPER_SETTINGS` holds these numbers; ``metadata()`` records them with the learned
-renderer parameters.
+Notes on the original code, what differs and the open gaps: docs/models/msdefgan_drender.md.
 """
 from __future__ import annotations
 
@@ -44,9 +19,10 @@ from typing import Any
 
 import torch
 
-from baselines.drender import (EDGE_WIDTH, EPS, GAMMA, REFERENCE_EDGE_LENGTHS, SIGMA_INIT, DifferentiablePoseRenderer,
+from baselines.layers.drender import (EDGE_WIDTH, EPS, GAMMA, REFERENCE_EDGE_LENGTHS, SIGMA_INIT, DifferentiablePoseRenderer,
                                beta_for_width)
 from baselines.msdefgan import MSDefGANConfig, MSDefGANGenerator, MSDefGANModel, PoseRenderer, msdefgan_config, msdefgan_generator
+from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.registry import MODELS
 
@@ -146,13 +122,15 @@ def _generator_only(dataset: str = "market", **config: Any) -> MSDefGANGenerator
 
 @MODELS.register(
     "msdefgan-drender",
-    paper="Horiuchi et al., 2021",
-    title="Differentiable Rendering-based Pose-Conditioned Human Image Generation",
-    year=2021,
-    code=None,
-    multi_source=True,
-    paper_settings=PAPER_SETTINGS,
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Horiuchi et al., 2021",
+        title="Differentiable Rendering-based Pose-Conditioned Human Image Generation",
+        year=2021,
+        code=None,
+        multi_source=True,
+        paper_settings=PAPER_SETTINGS,
+        generator_builder=_generator_only,
+    ),
 )
 def build_msdefgan_drender(dataset: str = "market", **config: Any) -> MSDefGANDRenderModel:
     cfg, render = split_config(dataset, config)

@@ -4,49 +4,10 @@ No code of the paper is public; this module is written from its Sec. 2 and every
 the text leaves is listed in :data:`GAPS` (recorded in checkpoints' metadata).
 
 The paper replaces a skip connection ``f_E ⊕ f_D`` (eq. 1) by ``ψ(f_E, M) ⊕ f_D`` (eq. 2)
-with a learnable weight tensor M per encoder level and
+with a learnable weight tensor M per encoder level (dense masks for mUNet / mUNet_o,
+grid masks for mUNet_g), on VDG, VDG_np and Def-GAN.
 
-* eq. (3)  ``φ(x, y) = 1[σ(x ⊙ y) ≥ 0.5]``, the binary mask from feature and weights;
-* eq. (4)  dense masks: ``ψ(f, M) = f ⊙ φ(f, M)``, with M of shape (c, h, w) for
-  **mUNet** (:class:`DenseMask`, one value per channel and pixel) or (1, h, w) broadcast
-  over the channels for **mUNet_o** (``channel_wise=False``). The binary mask is still
-  per channel: it combines the shared weight with each channel's feature;
-* eqs. (5)-(7) grid masks, **mUNet_g** (:class:`GridMask`): the map is cut into
-  ⌊h/h_g⌋·⌊w/w_g⌋ cells of h_g x w_g x c, cell k has one weight m_k, its binary
-  matrix is ``b_k = φ(g_k, m_k)`` and the whole cell passes iff it holds strictly more
-  ones than zeros (``|O| > |S|``), else it is zeroed. Vectorised: the cell weights are
-  spread over their pixels (h x w), eq. (6) is one broadcast product over (B, c, h, w),
-  |O| is a sum over channels then over each cell's (h_g, w_g) block, and the votes are
-  spread back over the pixels. :class:`GridMaskLoop` is the same computation with a
-  Python loop over the cells (the paper's "loops inside each feature": 189.8 ms against
-  33.6-34.4 ms for the other models there), kept for timing only.
-
-Gradients. The paper does not say how gradients cross the indicator of eq. (3), whose
-derivative is 0 almost everywhere (TensorFlow registers none for a comparison or
-``tf.round``, so the masks cannot learn without an estimator). Here the forward pass
-is the hard mask and the backward pass is the sigmoid straight-through estimator:
-``φ`` returns ``hard + (s - s.detach())`` with ``s = σ(x ⊙ y)``, so
-``∂φ/∂y = σ'(x y)·x`` and ``∂φ/∂x = σ'(x y)·y`` (the feature gets this surrogate term
-besides its own path ``ψ = f ⊙ φ``). ``s - s.detach()`` is exactly 0, so the forward
-value is the hard mask bit for bit. The grid vote ``1[|O| > |S|]`` passes the gradient
-of the cell's mean soft bit, ``mean_k(s)``, straight through (the vote is a threshold of
-the mean bit at 1/2, so this is the same estimator one level up).
-
-The threshold is evaluated as written, ``σ(x y) ≥ 0.5`` in the working precision:
-torch's float32 σ returns exactly 0.5 for about -1.5e-7 < x·y < 0, so such products
-pass (``x y ≥ 0`` would block them; nothing else differs).
-
-Initialisation: all weights 0. Since σ(0) = 0.5 passes, a fresh masked model computes
-exactly the unmasked U-Net and the masks learn what to remove (σ'(0) = 1/4 keeps the
-estimator's gradient alive at 0).
-
-Masked models (rows of the paper's Tables 2 and 3; ``results/published.csv`` keys):
-``vdg-munet``, ``vdg-munet-o``, ``vdg-munet-g`` (Table 2, Table 3 rows 2 and 8),
-``vdg-np-munet`` (Table 3 rows 4 and 10) and ``def-gan-munet`` (Table 3 row 12).
-Other combinations: ``--set model.skip_gate=munet-o`` on ``vdg-np`` or ``def-gan``.
-VDG's masks sit on Stage I's image-branch skips (:mod:`baselines.vdg`); Def-GAN's on the
-appearance feature of each skip level after its deformable warp, before it is joined
-with the target-pose feature (:mod:`baselines.defgan`).
+Notes on the original code, what differs and the open gaps: docs/models/munet.md.
 """
 from __future__ import annotations
 
@@ -57,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import defgan, vdg
-from baselines.blocks import build_config
+from baselines.layers.blocks import build_config
+from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.registry import MODELS
 
@@ -299,9 +261,9 @@ def _register() -> None:
                     param_counts=PARAM_COUNTS[name])
         if base.startswith("vdg"):
             build, generator = _vdg_builder(name, gate, input_pose=base == "vdg")
-            MODELS.add(name, build, generator_builder=generator, **meta)
+            MODELS.add(name, build, ModelCard(generator_builder=generator, **meta))
         else:
-            MODELS.add(name, _defgan_builder(name, gate), **meta)
+            MODELS.add(name, _defgan_builder(name, gate), ModelCard(**meta))
 
 
 _register()

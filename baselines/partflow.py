@@ -78,13 +78,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
-from baselines.flow import affine_regularization, sampling_correctness, warp
+from baselines.layers.blocks import DATA_SIZES, build_config, scaled
+from baselines.layers.flow import affine_regularization, sampling_correctness, warp
 from baselines.gfla import (
     CONTENT_LAYERS, CORRECTNESS_LAYERS, IMAGE_CHANNELS, STYLE_LAYERS, Output, PoseFlowNet, PoseSourceNet,
     FlowGANModel, ResBlockDecoder, ResBlocks, _act, _channels, _conv, _norm, content_loss, flow_padding,
     init_orthogonal, run_flow_net, style_loss, warp_to_image,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import INDEX, MISSING, NAMES, NUM_KEYPOINTS
 from bench.errors import BenchError, DataError
 from bench.models.base import Batch
@@ -400,7 +401,6 @@ TRAINING: dict[str, Any] = dict(
     batch_size={"market": 8, "deepfashion": 6}, lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99),
     lr_policy="fixed", iterations="not published", resolution={"market": (128, 64), "deepfashion": (256, 256)},
 )
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 VARIANTS: dict[str, dict[str, bool]] = {
     "partflow": {},
     "partflow-wo-part": {"part": False},
@@ -593,13 +593,15 @@ def _register(name: str, fixed: dict[str, bool]) -> None:
 
     MODELS.register(
         name,
-        paper=PAPER,
-        title="Structure-aware Person Image Generation with Pose Decomposition and Semantic Correlation",
-        year=2021,
-        code=None,
-        variant=LABELS[name],
-        param_counts={"market": PARAM_COUNTS[name], "deepfashion": PARAM_COUNTS[name]},
-        generator_builder=lambda dataset="market", **config: partflow_generator(variant_config(dataset, config)),
+        ModelCard(
+            paper=PAPER,
+            title="Structure-aware Person Image Generation with Pose Decomposition and Semantic Correlation",
+            year=2021,
+            code=None,
+            variant=LABELS[name],
+            param_counts={"market": PARAM_COUNTS[name], "deepfashion": PARAM_COUNTS[name]},
+            generator_builder=lambda dataset="market", **config: partflow_generator(variant_config(dataset, config)),
+        ),
     )(build)
 
 

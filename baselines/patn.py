@@ -1,29 +1,11 @@
 """PATN: Progressive Pose Attention Transfer (Zhu et al., CVPR 2019).
 
 Architecture and training objective from the authors' code, tengteng95/Pose-Transfer
-(``models/model_variants.py`` PATNModel/PATBlock, ``models/networks.py``,
-``models/PATN.py``, README training commands):
+(``models/model_variants.py``, ``models/networks.py``, ``models/PATN.py``): two encoders,
+9 pose-attentional transfer blocks at 256 channels, a decoder, and the D_PB / D_PP
+discriminators, layer for layer (state-dict keys are the original ones).
 
-* generator: two encoders (image: 3 ch; poses: source + target heatmaps, 36 ch),
-  9 pose-attentional transfer blocks at 256 ch, decoder; dropout 0.5 in both
-  branches of every block (the README commands do not pass ``--no_dropout``);
-  41,365,763 parameters with batch norm (Market), 41,358,019 with instance norm
-  (DeepFashion);
-* discriminators: ``D_PB`` judges (image, target heatmaps), ``D_PP`` (image, source
-  image); PATN's ResnetDiscriminator with dropout; PyTorch's default init (the
-  original ``define_D`` never calls ``init_weights``);
-* losses: L1 + VGG19 relu1_2 perceptual + adversarial; per dataset:
-
-  ===========  =============  ===========  =====  ==  ====  ==========  =====
-  dataset      GAN            norm         λ_GAN  L1  perc  pool        batch
-  ===========  =============  ===========  =====  ==  ====  ==========  =====
-  market       BCE (vanilla)  batch        5      10  10    50          32
-  deepfashion  LSGAN          instance     5      1   1     0           7
-  ===========  =============  ===========  =====  ==  ====  ==========  =====
-
-The vanilla GAN uses BCE-with-logits on a D without its final Sigmoid, which is
-the original's Sigmoid + ``BCELoss`` computed stably. Generator state-dict keys are
-the original's without the ``model.`` wrapper prefix (``baselines.convert``).
+Notes on the original code, what differs and the open gaps: docs/models/patn.md.
 """
 from __future__ import annotations
 
@@ -34,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.blocks import GAN_MODES, ResnetDiscriminator, build_config, conv_bias, decoder, encoder, init_normal, norm_layer, scaled
+from baselines.layers.blocks import GAN_MODES, ResnetDiscriminator, build_config, conv_bias, decoder, encoder, init_normal, norm_layer, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -244,11 +227,13 @@ class PATNModel(PairGANModel):
 
 @MODELS.register(
     "patn",
-    paper="Zhu et al., Progressive Pose Attention Transfer for Person Image Generation, CVPR 2019",
-    year=2019,
-    code="https://github.com/tengteng95/Pose-Transfer",
-    param_counts={"market": 41_365_763, "deepfashion": 41_358_019},
-    generator_builder=lambda dataset="market", **config: patn_generator(patn_config(dataset, config)),
+    ModelCard(
+        paper="Zhu et al., Progressive Pose Attention Transfer for Person Image Generation, CVPR 2019",
+        year=2019,
+        code="https://github.com/tengteng95/Pose-Transfer",
+        param_counts={"market": 41_365_763, "deepfashion": 41_358_019},
+        generator_builder=lambda dataset="market", **config: patn_generator(patn_config(dataset, config)),
+    ),
 )
 def build_patn(dataset: str = "market", **config: Any) -> PATNModel:
     return PATNModel(patn_config(dataset, config), dataset)

@@ -10,87 +10,7 @@ Inputs. G1 sees concat(source image, target pose) = 21 channels. The pose is 18
 original's ``_getSparsePose``), rescaled to {-1, 1} (``poses*2-1``: a missing
 keypoint gives an all -1 channel). The source pose is never used.
 
-Generator (slim ``conv2d``: SAME padding, bias, Glorot-uniform weights, zero biases;
-ReLU after every conv except the output convs; no normalisation):
-
-* G1 (``GeneratorCNN_Pose_UAEAfterResidual[_256]``), hidden n = 128, L residual
-  levels (L = log2(H) - 2: 5 at 128x64, 6 at 256x256): conv3x3 to n; level i has two
-  conv3x3 at n(i+1) plus an identity skip, then a stride-2 conv3x3 to n(i+2). The
-  deepest map (8x4 or 8x8) is flattened (TF's NHWC order) into an FC to z = 64 and
-  an FC back to 8·w·n. Decoder step i concatenates the encoder level L-1-i, applies
-  two conv3x3 at the concatenated width plus an identity skip, then nearest x2 and a
-  1x1 conv to n(L-1-i). Output conv3x3 to 3, linear.
-* G2 (``UAE_noFC_After2Noise`` at 128x64, ``UAE_noFC_AfterNoise`` at 256, noise off),
-  L-2 levels: input concat(G1 output, source) = 6 channels; encoder level i two conv3x3
-  to n(i+1), stride-2 conv3x3 keeping the width; decoder two conv3x3 to n per level on
-  concat(previous, skip), nearest x2. At 128x64 the top level has no skip. Output
-  conv3x3 to 3; the refined image is G1 + G2 (a difference map).
-* Stride-2 convs pad like TF's SAME (the extra row/column at the bottom/right) and the
-  FC layers keep TF's NHWC flattening, so the original checkpoints map one to one.
-
-Discriminator (``DCGANDiscriminator[_256]``, tflib): 5x5 stride-2 convs (SAME, bias)
-to 64, 128, 256, 512 (+ 512 at 256x256), batch norm from the second conv on (batch
-statistics always), LeakyReLU 0.2, then a linear layer to one logit; weights
-U(±0.02·√3), zero biases. It judges single 3-channel images, not pairs. All images of
-one step go through it in **one batch** (its batch norm sees all of them):
-(target, source, G1, G2) at 128x64, (target, G2, source) at 256x256.
-
-Losses (M the target's pose mask, broadcast over the 3 channels):
-
-* stage 1 (G1): mean|G1 - y| + mean(|G1 - y|·M);
-* stage 2 (G2): BCE(D(G2), real) + λ·(mean|G2 - y| + mean(|G2 - y|·M)), λ = 10
-  (Market) / 50 (DeepFashion); at 256 the original's generator term is the mean BCE
-  over D's outputs for (G2, source), both labelled real (the source half carries no
-  gradient except through D's batch norm) -- kept as is (``g_adversarial``);
-* D: 0.5·BCE(D(y), real) + 0.25·BCE(D(G2), fake) + 0.25·BCE(D(source), fake)
-  (the same value in both trainers; D's loss has no weight).
-
-The pose mask (``pose_masks``) is the original's training mask ``_getPoseMask``, not
-the evaluation mask of ``bench.data.masks``: for each of the 23 limbs whose two ends
-are present, radius-4 disks at both ends and at ``int(r0 + (r1-r0)·i/N)`` for
-i = 1..N-1, N = int(|p1 - p0| / 4); then a dilation and an erosion with a 5x5 square
-(skimage's ``dilation``/``erosion``, reflecting borders).
-
-Training in the original is one run: G1 alone (its own Adam) for the first 22,000
-steps, then one G2 step and one D step per iteration with G1 frozen (only G2's
-variables are optimised); Adam lr 2e-5 hard-coded, β1 0.5, β2 0.999; the "halve lr
-every 50k steps" assigns a variable no optimiser reads, so the rate is constant.
-Market: batch 16, 60k steps; DeepFashion: batch 1, 80k steps. The harness's single
-trainer reproduces this with a step counter kept in the model (``steps``, saved in
-checkpoints): ``stage=0`` (default) follows the schedule (``g1_steps``); ``stage=1``
-or ``2`` pins a stage. Every step returns the same terms (the trainer logs fixed
-columns): stage 1 trains ``g1_l1`` + ``g1_mask_l1`` (weight 1) and reports ``gan``,
-``l1``, ``mask_l1`` as 0; stage 2 the reverse. In stage 1 G2 gets no gradient and D's
-terms are zeros that reach no parameter, and Adam skips parameters without gradients,
-so G2, D and their moments start at the switch as with the original's separate
-optimisers (PyTorch's Adam counts steps per parameter). In stage 2 G1 runs under
-``no_grad`` (frozen). Under DDP the generator needs ``find_unused_parameters=True``
-(``ddp_find_unused_parameters``), since one of G1, G2 sits out each stage.
-``forward`` returns G1's image in stage 1 and G2's in stage 2 (clipped to [-1, 1] in
-eval mode, as the original's ``denorm_img``).
-
-Resolution policy. The FC bottleneck fixes the input size. Market runs at its own
-128x64. DeepFashion (PATN protocol, 256x176) runs on a 256x256 **canvas**, the
-original's own size: 176-wide images are padded 40 columns left and right (the PATN
-crop box (40, 0, 216, 256) in reverse; ``pad_mode`` "replicate" by default or
-"white"), disks and masks are drawn on the canvas from keypoints shifted by 40, and
-the output is cropped back to 256x176. The losses see the 256x176 frame; D, whose
-FC also needs 256x256, sees the frame padded again the same way (reals and fakes
-alike), so it never judges the unsupervised canvas margin.
-
-Parameters (built at each dataset kind's size; the canvas fixes them):
-
-===========  ===========  ==========  ===========  ==========
-dataset      G1           G2          G1 + G2      D
-===========  ===========  ==========  ===========  ==========
-market       70,795,075   6,058,883   76,853,958   4,324,737
-deepfashion  122,103,235  12,696,067  134,799,302  10,896,257
-===========  ===========  ==========  ===========  ==========
-
-The paper's 437.09 M is 3 × (G1 + G2 + D) at 256x256 = 3 × 145,695,559 =
-437,086,677 ≈ 437.09 M (to two decimals): the count of every TF variable of the
-DeepFashion model, i.e. the weights plus Adam's two moment slots per weight (our
-inference; models.md section 5).
+Notes on the original code, what differs and the open gaps: docs/models/pg2.md.
 """
 from __future__ import annotations
 
@@ -105,7 +25,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from baselines.blocks import build_config, canvas_pads, scaled
+from baselines.layers.blocks import DATA_SIZES, build_config, canvas_pads, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import MASK_LIMBS, MISSING, NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -116,7 +37,6 @@ POINT_RADIUS = 4
 CLOSING_SIZE = 5
 D_IMAGES = ("target", "source", "g1", "g2")
 D_TERMS = ("D/real", "D/fake", "D/source")
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 PAD_MODES = ("replicate", "white")
 
 
@@ -666,12 +586,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> PG2Generator:
 
 @MODELS.register(
     "pg2",
-    paper="Ma et al., NIPS 2017",
-    title="Pose Guided Person Image Generation",
-    year=2017,
-    code="https://github.com/charliememory/Pose-Guided-Person-Image-Generation",
-    param_counts={"market": 76_853_958, "deepfashion": 134_799_302},
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Ma et al., NIPS 2017",
+        title="Pose Guided Person Image Generation",
+        year=2017,
+        code="https://github.com/charliememory/Pose-Guided-Person-Image-Generation",
+        param_counts={"market": 76_853_958, "deepfashion": 134_799_302},
+        generator_builder=_generator_only,
+    ),
 )
 def build_pg2(dataset: str = "market", **config: Any) -> PG2Model:
     return PG2Model(pg2_config(dataset, config), dataset)

@@ -1,70 +1,11 @@
 """PoNA: Pose-guided Non-local Attention (Li, Zhang et al., IEEE TIP 2020).
 
-Generator from the authors' code, Zhangjinso/PoNA ``models/head3conv2.py``
-(``PoNAModel``, ``Guided_Attn``, ``Self_Attn``, ``double_conv``); everything
-else from PATN's code, which PoNA builds on (``models/networks.py``):
+Generator from the authors' code, Zhangjinso/PoNA ``models/head3conv2.py``: PATN's two
+encoders and decoder around 3 cascaded PoNA blocks at 256 channels; everything else
+(discriminators, losses, training) from PATN's code, which PoNA builds on. The variants
+(``pona-b1`` ... ``pona-fuse-none``) are the paper's ablation rows (Tables III-V).
 
-* PATN's two encoders (image 3 ch; source + target heatmaps 36 ch) and decoder;
-* 3 cascaded PoNA blocks at C = 256 channels (H/4 x W/4). Block t, with image
-  code I and pose code P:
-
-  1. fusion code F = SA(I || P): SAGAN self-attention at 2C with 1x1 query/key
-     2C -> 2C/8, value 2C -> 2C; ``γ·o + β·F + F`` with γ, β learnable, init 0;
-  2. pose update P' = DC(2C -> C)(DC(2C -> 2C)(F) + F)  (four 3x3 convs, the
-     last halving the channels; "image-guided pose code update", paper eq. 2-3);
-  3. image update I' = conv_I(I): two residual double convs at C, J = I + DC(I),
-     I' = J + DC(J);
-  4. pose-guided non-local attention: query and key are 1x1 convs C -> C/8 of
-     P', value a 1x1 conv C -> C of I'; softmax over the N = H/4·W/4 positions;
-     output ``γ·o + I'`` with γ learnable, init 0 (paper eq. 4-7).
-
-  A double conv DC is conv3x3 (bias), norm, ReLU, Dropout(0.5), conv3x3, norm,
-  ReLU with zero padding; the code hard-codes affine-free instance norm there.
-* discriminators: PATN's, with spectral norm on every conv (the paper's
-  appearance / pose discriminators D_A, D_P are ``D_PP`` / ``D_PB`` here). The
-  paper describes LeakyReLU(0.2) and self-attention in its discriminators; the
-  released ``networks.py`` has ReLU and no attention. We follow the code
-  (``d_leaky_slope=0.2`` gives the paper's activation).
-
-Parameters: 34,329,356 with 3 blocks (DeepFashion, the code; paper Table II:
-34.33 M). The released code is DeepFashion-only; for Market the paper says batch
-norm for *all* normalisation layers of the generator, so ``market`` uses BN in the
-double convs too (34,347,340). The paper's 2-block count, 23.31 M, is what that
-all-BN generator has with 2 blocks (23,311,497); with the DeepFashion code's
-instance norm 2 blocks have 23,299,145 (23.30 M). The block-count ablation
-(Table III) was run on Market, which explains the figure.
-
-Training code was not released; losses follow the paper (λ_GAN, λ_L1, λ_perc =
-5, 10, 10 on Market and 5, 1, 1 on DeepFashion, VGG19 conv1_2 -> our relu1_2 as in
-the code path) and the PATN training script it was built on (GAN type, pool).
-
-Ablations (all at 3 blocks, on Market in the paper), each its own registry name:
-
-``pona-b1``..``pona-b5`` (Table III, number of blocks; 3 is ``pona``).
-
-``pona-wo-self`` (Table IV "w/o Self."): no self-attention; the fusion code is the
-plain concatenation I || P.
-
-``pona-wo-cross`` (Table IV "w/o Cro."): no pose-guided non-local attention, so
-I_t = conv_I(I_{t-1}). The paper calls that attention "the only way that pose
-feature plays a role in guiding the transformation of image feature", so without
-it the pose encoder and pose pathway could not influence the output; we drop them
-(identical outputs and gradients, no dead parameters). PCKh 0.15 in the table
-agrees: this model never sees the target pose.
-
-``pona-fuse-{middle,tail,none}`` (Table V, "place of fusion code"; Head is
-``pona``). The paper's Fig. 11 is not in the text, so we define the places by its
-words, keeping the self-attention on the fusion code, the four pose convolutions
-and the concatenation of the block's *input* image code (as in the head design):
-
-* head: P' = DC(2C->C)(DC(2C)(SA(I || P)))  (the code);
-* middle: "in the middle of the four convolution layers":
-  P' = DC(2C->C)(SA(I || DC(C)(P)));
-* tail: "after pose code updating": P' = DC(C->C)(DC(C)(P)); the attention's
-  query/key are embedded from SA(I || P') (1x1 2C -> C/8); P' goes on to the
-  next block;
-* none: "remove it": P' = DC(C->C)(DC(C)(SA(P))), self-attention on the pose
-  code alone at C channels.
+Notes on the original code, what differs and the open gaps: docs/models/pona.md.
 """
 from __future__ import annotations
 
@@ -74,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.blocks import build_config, decoder, encoder, init_normal, norm_layer, scaled
+from baselines.layers.blocks import build_config, decoder, encoder, init_normal, norm_layer, scaled
 from baselines.patn import IMAGE_CHANNELS, PATN_DATASETS, PairGANConfig, PairGANModel
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.registry import MODELS
@@ -270,8 +212,9 @@ def _register(name: str, preset: dict[str, Any], rows: str) -> None:
         return pona_generator(config_for(dataset, config))
 
     params = {"deepfashion": 34_329_356, "market": 34_347_340} if name == "pona" else None
-    MODELS.add(name, build, paper=PAPER, year=2020, code=CODE, paper_rows=rows, preset=preset, generator_builder=build_generator,
-               **({"param_counts": params} if params else {}))
+    card = ModelCard(paper=PAPER, year=2020, code=CODE, paper_rows=rows, preset=preset, generator_builder=build_generator,
+                     param_counts=params)
+    MODELS.add(name, build, card)
 
 
 for _name, (_preset, _rows) in VARIANTS.items():

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from bench.cards import ModelCard
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
 from bench.registry import MODELS
@@ -33,7 +34,7 @@ class SourceCopy(PoseTransferModel):
         return {"model": "source-copy", "dataset": self.dataset, "trainable": False}
 
 
-@MODELS.register("source-copy", paper="reference row: returns the source image", trainable=False)
+@MODELS.register("source-copy", ModelCard(paper="reference row: returns the source image", trainable=False))
 def build_source_copy(dataset: str = "market", **config: Any) -> SourceCopy:
     if config:
         raise BenchError(f"source-copy takes no options, got {', '.join(config)}")

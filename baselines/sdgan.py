@@ -1,63 +1,7 @@
 """SDGAN: stacked deformable GAN (Lin et al., "Stacked deformable GAN for pose-based person
-image generation"), built on Def-GAN (:mod:`baselines.defgan`, geometry in :mod:`baselines.deform`).
+image generation"), built on Def-GAN (:mod:`baselines.defgan`, geometry in :mod:`baselines.layers.deform`).
 
-What the paper specifies (sections 3-4):
-
-* Def-GAN's two streams: (x_a, H_a) through the appearance encoder, H_b through a pose
-  encoder that does not share weights; appearance features are moved to the target pose
-  by the 10 masked affine transforms "at different scales using the same set of mapping
-  rules"; 3x3 feature convs, 4x4 stride-2 downsampling, transposed-conv upsampling,
-  instance norm and dropout (section 3.3);
-* n stacked decoders: ``l_0 = DC_0(f_a)`` at 1/2^(n-1) of the image, ``l_i = DC_i(l_{i-1})``;
-  at each scale a generator ``y_i = G_i(l_i, Upsampling_i(h_b))`` aggregates the decoded
-  feature with the pose code h_b (the pose encoder's deepest feature) rescaled to that
-  resolution; n = 3: low (1/4), middle (1/2) and high (full) resolution images;
-* one discriminator D_i per scale with the BCE game of eq. (6), and an L1 loss on every
-  scale's image "to give more strict constraint on the shape and location";
-* "Leaky ReLU is used in the decoder as activation function"; Adam, batch 4, Market only.
-
-How it is built here (the paper gives no layer sizes, no loss weights and one figure):
-
-* encoders, deformable skips and decoder steps are Def-GAN's, reused by subclassing
-  :class:`~baselines.defgan.DefGANGenerator`; its decoder steps are grouped into the
-  stacked decoders: DC_0 = every step down to 1/2^(n-1), DC_i = the next single step.
-  Each step concatenates the Def-GAN skip of its input level, as in Def-GAN (the paper's
-  "stacked network architecture that make use of skipped connection");
-* G_i = activation, 3x3 conv with bias to 3 channels, tanh (Def-GAN's output layer) on
-  concat(l_i, the Def-GAN skip at that level, h_b upsampled to that level). At the top
-  scale this is Def-GAN's output layer with h_b added. ``pose_upsampling`` chooses how
-  h_b is rescaled (nearest, default, or bilinear: both parameter-free);
-* decoder and head activation LeakyReLU(0.2) (``decoder_activation="leaky"``, the
-  paper's text; slope as Def-GAN's encoder); ``"relu"`` is Def-GAN / the fork;
-* D_i: Def-GAN's patch discriminator (42-ch conditional input: source, source heatmaps,
-  image, target heatmaps, all at scale i) with one stride-2 block fewer per halving
-  (64-128-256-512 / 64-128-256 / 64-128 then the 1-channel conv), so every D_i returns
-  the same patch grid (3x1 on Market, 7x5 on DeepFashion 256x176) and has the same
-  receptive field relative to the image;
-* targets, source images and heatmaps at scale i are average-pooled 2^(n-1-i) x
-  2^(n-1-i) (area downsampling);
-* losses per scale: ``-mean log D_i(y_i)`` x ``lambda_gan`` (1) + mean |y_i - target_i| x
-  ``lambda_l1`` (100, Def-GAN's L1 weight, which the paper says it follows), equal
-  weights for all scales (the paper and the fork give no per-scale weights);
-  D_i: BCE real + fake (eq. 6).
-* training (``params.yaml`` profile ``paper``): batch 4, Adam with Def-GAN's betas, 20k
-  iterations ("20 iterations" following Def-GAN, whose loop counts 1000-iteration
-  epochs), the stated "0.01 to 0.0001, x0.1 every 100 iterations" as the trainer's step
-  schedule (``lr_step_every`` 100, ``lr_step_gamma`` 0.1, floor 0.01 x 1e-2: 1e-4 from
-  iteration 200 on).
-
-The fork LanglandsLin/SDGAN differs and is not followed: it keeps one D for all outputs,
-its two extra heads are parallel ConvTranspose blocks to 3 channels at 32x16 and 64x32
-without tanh, each mapped to 128x64x3 by a fully-connected layer (37.8M + 151M
-parameters, Market only), so all three "scales" are compared at full size. The paper
-describes no FC layer; this module has none: 61,192,035 generator parameters on Market
-(Def-GAN 61,109,085 - its 6,915-parameter output layer + 89,865 in the three heads) and
-82,163,561 on DeepFashion (Def-GAN's 256x256 layout). Discriminators: 2,803,782 +
-702,532 + 176,194.
-
-DeepFashion (not in the paper) runs on Def-GAN's 256x256 canvas: inputs padded, every
-scale's output cropped back (pads divided by the scale factor), so the images are
-64x44, 128x88 and 256x176 and the discriminators see only the data frame.
+Notes on the original code, what differs and the open gaps: docs/models/sdgan.md.
 """
 from __future__ import annotations
 
@@ -69,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines import deform
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, DEFORMABLE_LEVELS, IMAGE_CHANNELS, DefGANGenerator, DefGANModel, PatchDiscriminator, keras_init, scaled_layouts,
-)
+from baselines.layers import deform
+from baselines.layers.blocks import build_config, scaled
+from baselines.defgan import DEFORMABLE_LEVELS, DefGANGenerator, DefGANModel
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import IMAGE_CHANNELS, PatchDiscriminator, keras_init, scaled_layouts
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -336,12 +281,14 @@ def _generator_only(dataset: str = "market", **config: Any) -> SDGANGenerator:
 
 @MODELS.register(
     "sdgan",
-    paper=PAPER,
-    title="Stacked deformable GAN for pose-based person image generation",
-    year=2020,
-    code="https://github.com/LanglandsLin/SDGAN (experimental fork; not followed where it departs from the paper)",
-    param_counts={"market": 61_192_035, "deepfashion": 82_163_561},
-    generator_builder=_generator_only,
+    ModelCard(
+        paper=PAPER,
+        title="Stacked deformable GAN for pose-based person image generation",
+        year=2020,
+        code="https://github.com/LanglandsLin/SDGAN (experimental fork; not followed where it departs from the paper)",
+        param_counts={"market": 61_192_035, "deepfashion": 82_163_561},
+        generator_builder=_generator_only,
+    ),
 )
 def build_sdgan(dataset: str = "market", **config: Any) -> SDGANModel:
     return SDGANModel(sdgan_config(dataset, config), dataset)

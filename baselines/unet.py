@@ -1,27 +1,7 @@
 """The U-Net baseline of the SDGAN paper (Lin et al., "Stacked deformable GAN for pose-based
 person image generation").
 
-The paper (section 4.3): "We use the standard U-Net architecture without deformable skip
-connections. The inputs of G and D and the way pose information is represented is the
-same as [Def-GAN]. However, the encoder of G is composed of only one stream." That is
-Def-GAN's own baseline, ``--warp_skip none`` in AliaksandrSiarohin/pose-gan
-(``conditional_gan.make_generator``), which this module builds:
-
-* one encoder on concat(source image, source heatmaps, target heatmaps) = 39 ch, with
-  Def-GAN's layout (:class:`baselines.defgan.Encoder`: channels (64, 128, 256, 512, 512,
-  512) at 128x64, one more 512 level at 256x256);
-* plain skip connections (the encoder feature of each level, no warping, no second
-  stream: skips are half as wide as Def-GAN's);
-* Def-GAN's decoder: ReLU, 4x4 stride-2 transposed conv without bias, scalar instance
-  norm, Dropout(0.5) on the first three steps, concat with the next skip; last step ReLU,
-  3x3 conv with bias to 3, tanh. Keras init (Glorot-uniform, zero biases);
-* Def-GAN's patch discriminator on (source, source heatmaps, image, target heatmaps).
-
-Loss and training (pose-gan README "baseline" commands, which the SDGAN paper follows):
-``-mean log D(G)`` + 100 x pixel L1; Adam 2e-4, (0.5, 0.999), batch 4, 90 epochs x 1000
-iterations, both datasets. The SDGAN paper reports no parameter count; the counts here
-are computed from the layer definitions. DeepFashion at 256x176 runs on Def-GAN's 256x256
-canvas (see :mod:`baselines.defgan`).
+Notes on the original code, what differs and the open gaps: docs/models/unet.md.
 """
 from __future__ import annotations
 
@@ -33,11 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
-from baselines.defgan import (
-    DATA_SIZES, HEATMAP_SIGMA, IMAGE_CHANNELS, DefGANModel, Encoder, PatchDiscriminator, _shift, check_config,
-    decode, decoder, keras_init, scaled_layouts,
+from baselines.layers.blocks import build_config, scaled
+from baselines.defgan import DefGANModel
+from baselines.layers.blocks import DATA_SIZES
+from baselines.layers.unet_gan import (
+    HEATMAP_SIGMA, IMAGE_CHANNELS, Encoder, PatchDiscriminator, check_config, decode, decoder, keras_init, scaled_layouts,
+    shift_keypoints,
 )
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -125,8 +108,8 @@ class UNetModel(DefGANModel):
             from bench.data.pose import heatmaps
 
             source = F.pad(source, (left, right, 0, 0), mode=self.config.pad_mode)
-            source_pose = heatmaps(_shift(batch["source_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
-            target_pose = heatmaps(_shift(batch["target_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            source_pose = heatmaps(shift_keypoints(batch["source_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
+            target_pose = heatmaps(shift_keypoints(batch["target_keypoints"], left), self.canvas, HEATMAP_SIGMA, source.dtype).to(source.device)
         return (source, source_pose, target_pose), (left, right)
 
     def metadata(self) -> dict[str, Any]:
@@ -144,11 +127,13 @@ def _generator_only(dataset: str = "market", **config: Any) -> UNetGenerator:
 
 @MODELS.register(
     "unet",
-    paper=SDGAN_PAPER,
-    title="U-Net baseline (one-stream Def-GAN without deformable skips)",
-    year=2020,
-    code="https://github.com/AliaksandrSiarohin/pose-gan (--warp_skip none)",
-    generator_builder=_generator_only,
+    ModelCard(
+        paper=SDGAN_PAPER,
+        title="U-Net baseline (one-stream Def-GAN without deformable skips)",
+        year=2020,
+        code="https://github.com/AliaksandrSiarohin/pose-gan (--warp_skip none)",
+        generator_builder=_generator_only,
+    ),
 )
 def build_unet(dataset: str = "market", **config: Any) -> UNetModel:
     return UNetModel(unet_config(dataset, config), dataset)

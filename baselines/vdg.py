@@ -1,79 +1,10 @@
 """VDG: View-Disentangled Generator (Lakhal et al., ECCVW 2018) and VDG without input pose.
 
-Sources. No code of VDG or of the mUNet paper that reuses it is public (models.md
-section 10-12), and the VDG paper's text beyond its introduction could not be read
-here. Everything below is from the mUNet paper (Lakhal, Lanz, Cavallaro, "Learnable
-Masks for Pose-Guided View Synthesis", seeds/003), whose statements pin VDG to the
-PG2 code base (charliememory/Pose-Guided-Person-Image-Generation, models.md section
-5; :mod:`baselines.pg2`):
+No code of VDG is public and its text beyond the introduction could not be read here:
+the model is written from the mUNet paper's description (Lakhal, Lanz, Cavallaro,
+seeds/003), which pins it to the PG2 code base (:mod:`baselines.pg2`).
 
-* "an input encoder E_I maps x_a and p_a to a lower dimension feature vector
-  v_I = E_I(x_a ⊕ p_a)", "a pose encoder ... v_P = E_P(p_b)", "v_I and v_P are
-  concatenated and fed to the decoder ... x̂_b = D(v_I ⊕ v_P)": late fusion of two
-  bottleneck *vectors*;
-* "Unlike the Stage I, the Stage II in VDG (VDG_np) does not use the fully connected
-  layer", "the Stage II is for refinement only": PG2's G1 (FC bottleneck) / G2
-  (fully convolutional refinement) split;
-* the first encoder block is "128 x 64 x 128" on Market and the U-Net has N = 5
-  levels (Market) / 6 (DeepFashion, 256x256): PG2 G1's hidden width n = 128 and
-  level count log2(H) - 2;
-* "We use mask L1 loss along with adversarial training [2]", TensorFlow, Stage I
-  "learnt using a loss function based on SSIM" (the "enhanced weighting loss");
-  Table 1 lists VDG with a reconstruction and an adversarial loss only (no
-  perceptual loss);
-* steps: Stage I 30k (Market) / 50k (DeepFashion), Stage II 14k / 30k;
-* VDG_np: the input pose is removed from the image-branch encoder, "trained with
-  the same parameters as VDG"; the masks are applied in Stage I only.
-
-The model here (every gap filled is listed in :data:`GAPS`):
-
-* Stage I (:class:`VDGStageOne`): two PG2-G1 encoders (conv3x3 to n; L residual
-  levels of two conv3x3 at n(i+1) plus identity; stride-2 conv3x3 to n(i+2) between
-  levels; the deepest map flattened in TF's NHWC order into an FC to z = 64). The
-  image branch sees source image + source pose disks (21 ch; ``vdg-np``: the
-  image alone, 3 ch), the pose branch the target pose disks (18 ch). Late fusion:
-  concat(v_I, v_P) (128) -> FC to the 8 x w x n bottleneck map, then PG2 G1's decoder
-  whose skips come from the **image branch only**, each through a replaceable
-  :attr:`VDGStageOne.skip_gates` module (identity by default; the mUNet masks of a
-  later issue go there, chosen by ``skip_gate`` from :data:`SKIP_GATES`). Linear output.
-* Stage II: PG2's G2 (:class:`baselines.pg2.DiffMapUNet`) on concat(Stage I, source);
-  the refined image is Stage I + difference map. No gates (the paper masks Stage I only).
-* D: PG2's DCGAN discriminator on single images, PG2's per-dataset batch layout.
-* Losses. Stage I, the "enhanced weighting loss" (our reading, see GAPS): with M the
-  target's PG2 pose mask and W = 1 + M, mean(W·|x̂ - x|) + λ_ssim · mean(W·(1 - S)),
-  S the per-pixel SSIM map (Gaussian 11x11, σ 1.5, over the valid region), reported
-  as ``g1_l1`` (mean |e|), ``g1_mask_l1`` (mean |e|·M, together PG2's stage-1 loss)
-  and ``g1_ssim``. Stage II, PG2's: BCE adversarial + λ(L1 + mask-L1), λ = 10 / 50.
-* Schedule (``stage=0``): Stage I alone for ``g1_steps`` generator steps, then
-  Stage II + D with Stage I frozen (``no_grad``), as PG2's single run; ``stage=1``
-  or ``2`` pins a stage (Table 3 of the mUNet paper reports Stage I alone:
-  ``--set model.stage=1`` with ``iterations`` = the Stage I steps). Every step
-  returns the same loss keys, the other stage's as 0.
-* Adam lr 2e-5, betas (0.5, 0.999), constant (PG2's hard-coded optimiser); batch
-  16 (Market) / 1 (DeepFashion) as PG2.
-
-Resolution policy: the FC bottleneck fixes the input size. Market runs at 128x64
-(the mUNet paper's "128 x 62" is read as a typo for the standard 128x64);
-DeepFashion runs on PG2's 256x256 canvas (the paper's own DeepFashion size): images
-are widened by replicating border columns, disks and masks are drawn on the canvas,
-the output is cropped back to 256x176, and D sees the frame padded again.
-
-Parameters (full width; generator = Stage I + Stage II, D apart):
-
-===========  ===========  ===========  ===========  ==========
-model        dataset      Stage I      G total      D
-===========  ===========  ===========  ===========  ==========
-vdg          market       94,512,899   100,571,782  4,324,737
-vdg-np  market       94,492,163   100,551,046  4,324,737
-vdg          deepfashion  162,961,027  175,657,094  10,896,257
-vdg-np  deepfashion  162,940,291  175,636,358  10,896,257
-===========  ===========  ===========  ===========  ==========
-
-Stage II is PG2's G2 (6,058,883 / 12,696,067) and Stage I is PG2's G1 (70,795,075 /
-122,103,235) plus a second encoder and FC (the pose branch) and a 2z-wide fusion FC.
-Neither paper gives a parameter count. The mUNet paper's only cost figure is the
-mean time of one test sample of the Stage I model (33.6 ms No-mask, 34.2 mUNet_o,
-34.4 mUNet, 189.8 mUNet_g; GPU and dataset not stated), kept in results/published.csv.
+Notes on the original code, what differs and the open gaps: docs/models/vdg.md.
 """
 from __future__ import annotations
 
@@ -86,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import pg2
-from baselines.blocks import scaled
+from baselines.layers.blocks import scaled
 from baselines.pg2 import (IMAGE_CHANNELS, DiffMapUNet, canvas_size, residual_decode, residual_decoder,
                            residual_encode, residual_encoder, slim_init)
+from bench.cards import ModelCard
 from bench.data.keypoints import NUM_KEYPOINTS
 from bench.errors import BenchError
 from bench.models.base import Batch
@@ -363,9 +295,11 @@ _META = dict(
 
 @MODELS.register(
     "vdg",
-    **_META,
-    param_counts={"market": 100_571_782, "deepfashion": 175_657_094},
-    generator_builder=lambda dataset="market", **config: _generator_only(dataset, True, **config),
+    ModelCard(
+        **_META,
+        param_counts={"market": 100_571_782, "deepfashion": 175_657_094},
+        generator_builder=lambda dataset="market", **config: _generator_only(dataset, True, **config),
+    ),
 )
 def build_vdg(dataset: str = "market", **config: Any) -> VDGModel:
     if config.get("input_pose") is False:
@@ -375,9 +309,11 @@ def build_vdg(dataset: str = "market", **config: Any) -> VDGModel:
 
 @MODELS.register(
     "vdg-np",
-    **_META,
-    param_counts={"market": 100_551_046, "deepfashion": 175_636_358},
-    generator_builder=lambda dataset="market", **config: _generator_only(dataset, False, **config),
+    ModelCard(
+        **_META,
+        param_counts={"market": 100_551_046, "deepfashion": 175_636_358},
+        generator_builder=lambda dataset="market", **config: _generator_only(dataset, False, **config),
+    ),
 )
 def build_vdg_wo_pose(dataset: str = "market", **config: Any) -> VDGModel:
     if config.get("input_pose") is True:

@@ -6,104 +6,7 @@ Architecture, inputs and objective from the authors' cleaned-up release, CompVis
 version of the paper's code with one model unified across datasets, incompatible with
 the original checkpoints; this module follows the release.
 
-**Inputs** (computed here from keypoints, never from the harness's heatmaps):
-
-* the *shape* input ``c``: a 3-channel stickman (``batches.make_joint_img``): channel 0
-  the right limbs (ankle-knee-hip-shoulder-elbow-wrist), channel 1 the left limbs, both
-  at 255, with a neck-nose line at 127 and a nose-eye line at 255 (right eye in 0, left
-  in 1, only when both eyes and the nose are known); channel 2 the filled torso polygon
-  (l-hip, l-shoulder, r-shoulder, r-hip). Lines are ``int(3 * S / 128)`` px thick, drawn
-  in that order (later strokes overwrite), then mapped to [-1, 1] like images. Here a
-  line is the capsule of that diameter around the segment between the truncated integer
-  points and the polygon is the even-odd interior plus its edges: cv2's LINE_8 raster
-  (not installed here) differs by at most about one pixel along edges. The original
-  draws the neck line when the shoulder *midpoint* is non-negative; with its large
-  negative sentinel for unknown joints that needs both shoulders, which is what this
-  renderer asks (the harness's -1 sentinel would otherwise let one shoulder suffice);
-* the *appearance* input: 8 body-part crops (torso, head, upper/lower arms, thighs)
-  perspective-warped (bilinear, border replicate) to ``S / 2**box_factor`` squares and
-  stacked to 24 channels (``batches.normalize`` / ``get_crop``, with its fallbacks:
-  a thigh without knee runs from the hip to the bottom row, a head without nose is a
-  square above the shoulder line; parts still missing are zeros). The release's
-  ``enc_up`` ignores the stickman crops, so they are not computed.
-
-**Networks** (every conv is weight-normalised, ``V, g, b`` per output channel; ELU
-activations; "nin" is a 1x1 weight-normalised layer; TensorFlow ``SAME`` padding). The
-data-dependent init of ``g, b`` runs on the first training batch (the original used 4
-batches, 64 images: with a handful of images the statistics of the 1x1 prior features
-at Market's coarsest scale are noisy, so keep the batch at 4 or more):
-
-* residual block: ``x + conv3x3(dropout(elu([x, nin(elu(a))])))`` (skip ``a`` optional);
-  downsampling a stride-2 conv, upsampling a conv to 4C and TF ``depth_to_space``;
-* ``dec_up`` on the stickman: ``n_scales = 1 + log2(S) - bottleneck_factor = 7`` scales,
-  2 blocks each, 32 filters doubling to at most 128; ``dec_down`` mirrors it with skip
-  inputs, and on the two coarsest scales puts a latent: its prior models the four
-  pixels of every 2x2 block autoregressively (four groups after ``space_to_depth``;
-  a plain conv on a 1x1 scale), the latent merged in by a nin of ``[h, z]``; the last conv3x3
-  gives the image (no tanh; the harness clamps at test time);
-* ``enc_up`` on the crops: ``n_scales - box_factor`` scales from ``32 * 2**box_factor``
-  filters; ``enc_down`` gives the posterior means on the two coarsest scales. Its loop
-  stops at the third scale after one more upsampling and one residual block whose
-  outputs nothing uses; they are TF variables of the release (so they are counted)
-  but are never run here.
-
-Latents have unit variance (``latent_sample``: ``mean + eps``), so the KL term is
-``0.5 * ||mu_q - mu_p||^2`` summed over positions and channels, averaged over the
-batch, summed over the two scales (``models.latent_kl``).
-
-**Training** (``main.py``): the original trains on single images: the encoder sees the
-*target's* crops, the decoder the target's stickman, posterior samples feed the decoder
-and the loss reconstructs the target (``appearance="target"``, default; ``"source"``
-encodes the pair's source instead). Loss: ``5 * (sum_i w_i mean|f_i(x) - f_i(y)| +
-sum_i g_i mean|G_i(x) - G_i(y)|) + kl_weight * KL`` over ``f`` = the Caffe-preprocessed
-input (BGR, 0-255, mean-subtracted) and VGG19 block1..5_conv2 (post-ReLU: relu1_2,
-relu2_2, relu3_2, relu4_2, relu5_2), ``w = 1``, ``g = 0`` (the ``*_retrain.yaml`` second
-round uses Gram weights ``G = F^T F / (4 h w)``); ``kl_weight`` ramps linearly from 1e-6
-to 1 between steps 50k and 75k. Adam lr 1e-3, betas (0.5, 0.9), lr constant for 1k steps
-then linear to 0 at 100k (the whole run); batch 16 (Market) / 8 (DeepFashion); dropout
-0.1. Here VGG19 is torchvision's (ImageNet-normalised input), not Keras' Caffe weights,
-so the feature terms are not on the original's scale. ``perceptual=False`` keeps only
-the input term: ``5 * 127.5 * mean|x - y|`` in [-1, 1] units (the CPU fallback).
-
-**Test-time transfer** (``main.transfer_pass``, ``use_mean = True``): the source's crops
-are encoded and the decoder runs on the target stickman with the *posterior means*
-(the autoregressive prior is then fed those means too). The prior is only sampled for
-``mode="sample"`` (``test_forward_pass``), which the benchmark does not use.
-
-**Resolution policy.** VUnet takes square ``S x S`` images (``spatial_size`` 128 for
-Market, 256 for DeepFashion). ``canvas_mode="stretch"`` (Market default) resizes the
-frame to ``S x S`` bilinearly and scales keypoints, as the original's loader did with
-Market's 128x64 images (``load_img`` resizes to the square); the output is resized back
-with antialiasing. ``canvas_mode="pad"`` (DeepFashion default) pads the 176-px width to
-256 by replicating the border columns (the 176-px frames are cut from 256x256 photos
-with plain backgrounds, the original's input), shifts keypoints by the left pad and
-crops the output back. Losses are computed on the data frame. The parameter count does
-not depend on the canvas mode.
-
-**Parameters.** 47,419,270 with the Market configuration (128x128, ``box_factor`` 1,
-``bottleneck_factor`` 1: 7 decoder scales, 6 encoder scales on 64x64 crops) and
-47,272,966 with DeepFashion's (256x256, both factors 2: 7 and 5 scales, 64x64 crops);
-models.md's "about 47.3 M" is the latter. Of these, 902,656 sit in the unused
-``enc_down`` tail, so 46,516,614 / 46,370,310 receive gradients. Most of the weight is in
-the autoregressive priors (three 1024->512 residual convs per latent scale).
-
-The paper's table lists 139.36 M. Nothing here reaches it exactly:
-
-* three times the trained parameters (weights plus Adam's two moments, the reading
-  that gives PG2's 437.09 M) is 139,549,842 (139.55 M, Market) or 139,110,930
-  (139.11 M, DeepFashion): 139.36 M lies between the two;
-* TF's Adam makes moment slots only for variables with gradients, so a count of all
-  graph variables is P + 2T: 140,452,498 / 140,013,586 (plus 3 scalars); three times
-  all parameters is 142.26 M / 141.82 M;
-* no configuration of this code with ``spatial_size`` 128 or 256, ``box_factor`` and
-  ``bottleneck_factor`` 0-3, ``n_filters`` 32 or 64 and ``max_filters`` 128 or 256 gives
-  P, T, 3P, 3T or P + 2T within 0.16 M of 139.36 M (``VARIANT_COUNTS`` lists two
-  variants); for the two released configurations the nearest reading, 3T, is off by
-  +0.19 M (Market) and -0.25 M (DeepFashion).
-
-The README says the paper's results came from the original code, distributed with its
-checkpoints on the authors' server (not in the repository; not reachable here); the
-published figure most likely counts that code's graph. Unresolved.
+Notes on the original code, what differs and the open gaps: docs/models/vunet.md.
 """
 from __future__ import annotations
 
@@ -117,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.blocks import build_config, scaled
+from baselines.layers.blocks import build_config, scaled
+from bench.cards import ModelCard
 from bench.data.keypoints import NAMES
 from bench.errors import BenchError
 from bench.models.base import Batch, PoseTransferModel
@@ -131,7 +35,6 @@ GENERATOR_MODES = ("train", "transfer", "sample")
 #: VGG19 layers after the input term, i.e. Keras block1..5_conv2 (Conv2D with ReLU).
 VGG_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-DATA_SIZES = {"market": (128, 64), "deepfashion": (256, 176)}
 
 
 # --------------------------------------------------------------------------------------
@@ -858,13 +761,15 @@ def _generator_only(dataset: str = "market", **config: Any) -> VUnetGenerator:
 
 @MODELS.register(
     "vunet",
-    paper="Esser et al., CVPR 2018",
-    title="A Variational U-Net for Conditional Appearance and Shape Generation",
-    year=2018,
-    code="https://github.com/CompVis/vunet",
-    param_counts={"market": 47_419_270, "deepfashion": 47_272_966},
-    published_params="139.36M (unresolved: see baselines.vunet)",
-    generator_builder=_generator_only,
+    ModelCard(
+        paper="Esser et al., CVPR 2018",
+        title="A Variational U-Net for Conditional Appearance and Shape Generation",
+        year=2018,
+        code="https://github.com/CompVis/vunet",
+        param_counts={"market": 47_419_270, "deepfashion": 47_272_966},
+        published_params="139.36M (unresolved: see baselines.vunet)",
+        generator_builder=_generator_only,
+    ),
 )
 def build_vunet(dataset: str = "market", **config: Any) -> VUnetModel:
     return VUnetModel(vunet_config(dataset, config), dataset)

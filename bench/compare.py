@@ -36,7 +36,6 @@ import csv
 import hashlib
 import math
 import sys
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +44,12 @@ import numpy as np
 
 from bench.errors import BenchError, DataError
 from bench.io import provenance, read_text, record_files
-from bench.leaderboard import Cell, Column, Grid, LABELS, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
+from bench.leaderboard import Cell, Column, Grid, arrow, fmt, grid_latex, grid_markdown, metric_decimals, ranks
 from bench.leaderboard import higher_is_better as registry_direction
+from bench.metrics.specs import metric_label
 from bench.leaderboard import row_label
+from bench.results import MetricEntry, Record
+from bench.results import read_record as read_any_record
 from bench.setting import Setting
 
 Pair = tuple[str, str]
@@ -112,39 +114,25 @@ def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10000, seed: int = 0, ci: 
 class ModelResult:
     label: str
     path: Path
-    record: dict[str, Any]
+    record: Record
     pairs: list[Pair] | None = None  # rows of the per-pair CSV
     scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def protocol(self) -> str:
-        protocol = self.record.get("protocol")
-        return protocol.get("name") if isinstance(protocol, dict) else str(protocol)
+        return self.record.protocol_name
 
     @property
     def dataset_kind(self) -> str:
-        dataset = self.record.get("dataset")
-        return dataset.get("kind") if isinstance(dataset, dict) else str(dataset)
+        return self.record.dataset_kind
 
     @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        return self.record["metrics"]
+    def metrics(self) -> dict[str, MetricEntry]:
+        return self.record.metrics
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise DataError(path, "result file does not exist")
-    try:
-        record = json.loads(read_text(path, "result file"))
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
-    for key in ("model", "dataset", "protocol", "metrics"):
-        if not isinstance(record, dict) or key not in record:
-            raise DataError(path, f"not a `bench evaluate` record: no {key!r} key")
-    for name, metric in record["metrics"].items():
-        if not isinstance(metric, dict) or "value" not in metric:
-            raise DataError(path, f"metrics.{name} has no 'value'")
-    return record
+def read_record(path: Path) -> Record:
+    return read_any_record(path, "result file")
 
 
 def _matches_dataset(path: Path, base: Path, dataset: str, protocol: str) -> bool:
@@ -152,13 +140,13 @@ def _matches_dataset(path: Path, base: Path, dataset: str, protocol: str) -> boo
     return path.stem in stems or dataset in path.relative_to(base).parent.parts
 
 
-def _setting_records(results: Path, model: str, setting: str) -> dict[Path, dict[str, Any]]:
+def _setting_records(results: Path, model: str, setting: str) -> dict[Path, Record]:
     """Records of ``model`` in ``setting`` anywhere under ``results/settings/`` (the pipeline's settings stages)."""
     folder = results / SETTINGS_FOLDER
     if not folder.is_dir():
         return {}
     records = {p: read_record(p) for p in record_files(folder)}
-    return {p: r for p, r in records.items() if r["model"] == model and Setting.of_record(r).label() == setting}
+    return {p: r for p, r in records.items() if r.model == model and r.setting_label() == setting}
 
 
 def find_result(results: Path, model: str, dataset: str, protocol: str, setting: str = "") -> Path:
@@ -169,7 +157,7 @@ def find_result(results: Path, model: str, dataset: str, protocol: str, setting:
     """
     folder = results / model
     records = {p: read_record(p) for p in record_files(folder)} if folder.is_dir() else {}
-    records = {p: r for p, r in records.items() if Setting.of_record(r).label() == setting}
+    records = {p: r for p, r in records.items() if r.setting_label() == setting}
     if setting:
         records.update(_setting_records(results, model, setting))
     if not records:
@@ -212,7 +200,7 @@ def resolve(spec: str, results: Path, dataset: str | None, protocol: str) -> Mod
     if target.endswith(".json"):
         path = Path(target)
         record = read_record(path)
-        return ModelResult(label or str(record["model"]), path, record)
+        return ModelResult(label or record.model, path, record)
     if sep:
         raise BenchError(f"{spec!r}: the part after '=' must be a result .json file")
     if dataset is None:
@@ -273,8 +261,8 @@ def align(base: ModelResult, other: ModelResult) -> np.ndarray:
     show = lambda ps: ", ".join(f"{a}->{b}" for a, b in ps[:3]) or "-"  # noqa: E731
     raise BenchError(
         f"{base.label} and {other.label} were scored on different test pairs: {len(base.pairs)} pairs "
-        f"({base.path.parent / base.record['per_pair_csv']}) vs {len(other.pairs)} "
-        f"({other.path.parent / other.record['per_pair_csv']}); {len(only_base)} only in {base.label} "
+        f"({base.path.parent / base.record.get('per_pair_csv')}) vs {len(other.pairs)} "
+        f"({other.path.parent / other.record.get('per_pair_csv')}); {len(only_base)} only in {base.label} "
         f"(e.g. {show(only_base)}), {len(only_other)} only in {other.label} (e.g. {show(only_other)}). "
         "Evaluate both on the same pairs file without --allow-missing gaps.")
 
@@ -319,15 +307,15 @@ class Comparison:
         return [m.label for m in self.models]
 
 
-def _direction(name: str, records: list[dict[str, Any]]) -> bool | None:
-    given = [r["metrics"][name].get("higher_is_better") for r in records if name in r["metrics"]]
+def _direction(name: str, records: list[Record]) -> bool | None:
+    given = [r.metrics[name].higher_is_better for r in records if name in r.metrics]
     given = [g for g in given if g is not None]
     if len(set(given)) > 1:
         raise BenchError(f"the records disagree on whether higher {name} is better")
     return bool(given[0]) if given else registry_direction(name)
 
 
-def decoder_of(record: dict[str, Any]) -> str:
+def decoder_of(record: Record) -> str:
     """Pillow, libjpeg and libjpeg-turbo versions of a record (``unrecorded`` for older records)."""
     versions = (record.get("provenance") or {}).get("versions") or {}
     if "libjpeg" not in versions:
@@ -410,11 +398,11 @@ def compare(models: list[ModelResult], dataset: str | None = None, n_boot: int =
     rows = []
     for name in names:
         records = [m.metrics.get(name) for m in models]
-        values = [None if r is None or r["value"] is None else float(r["value"]) for r in records]
-        reasons = [("not in this record" if r is None else r.get("reason")) if v is None else None
+        values = [None if r is None or r.value is None else float(r.value) for r in records]
+        reasons = [("not in this record" if r is None else r.reason) if v is None else None
                    for r, v in zip(records, values)]
         higher = _direction(name, [m.record for m in models])
-        per_pair = any(bool(r.get("per_pair")) for r in records if r is not None)
+        per_pair = any(r.per_pair for r in records if r is not None)
         rows.append(MetricComparison(name, higher, per_pair, values, reasons,
                                      [_difference(name, i, models, values, higher, per_pair, intervals)
                                       for i in range(1, len(models))]))
@@ -459,7 +447,7 @@ def table_rows(comparison: Comparison, minus: str = "−") -> tuple[list[str], l
     rows = []
     for m in comparison.metrics:
         decimals = metric_decimals(m.name, None)
-        cells = [(LABELS.get(m.name, m.name) + arrow(m.higher_is_better), None)]
+        cells = [(metric_label(m.name) + arrow(m.higher_is_better), None)]
         for value, rank in zip(m.values, ranks(m.values, decimals, m.higher_is_better)):
             cells.append(("n/a" if value is None else fmt(value, decimals), 1 if rank == 1 else None))
         for d in m.differences:  # one more decimal: the differences are small by nature
@@ -475,7 +463,7 @@ def note(comparison: Comparison) -> str:
             f"{c.n_boot} resamples, seed {c.seed}; a model is called better only if the CI excludes 0."
             if c.n_pairs else f"{c.dataset}, protocol {c.protocol}. Differences are to {c.labels[0]}. "
             "No per-pair scores: no CIs.")
-    set_level = [LABELS.get(m.name, m.name) for m in c.metrics if not m.per_pair]
+    set_level = [metric_label(m.name) for m in c.metrics if not m.per_pair]
     if set_level:
         text += (f" Set-level metrics ({', '.join(set_level)}) are one number for the whole set, not a mean of"
                  " per-pair scores, so they have no CI here.")
@@ -518,7 +506,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
     return {
         "dataset": c.dataset,
         "protocol": c.protocol,
-        "models": [{"label": m.label, "model": m.record["model"], "file": str(m.path)} for m in c.models],
+        "models": [{"label": m.label, "model": m.record.model, "file": str(m.path)} for m in c.models],
         "bootstrap": {"method": "paired percentile bootstrap of the mean difference", "pairs": c.n_pairs,
                       "n_boot": c.n_boot, "seed": c.seed, "ci": c.ci},
         "metrics": metrics,
@@ -543,7 +531,7 @@ def rich_table(comparison: Comparison):
         differences = [None, *m.differences]
         for i, (label, value, d) in enumerate(zip(c.labels, m.values, differences)):
             value_text = Text("n/a" if value is None else fmt(value, decimals), style="bold" if rank[i] == 1 else "")
-            cells = [Text(LABELS.get(m.name, m.name) + arrow(m.higher_is_better) if i == 0 else ""), Text(label), value_text]
+            cells = [Text(metric_label(m.name) + arrow(m.higher_is_better) if i == 0 else ""), Text(label), value_text]
             if d is None:
                 cells += [Text(""), Text(""), Text("baseline" if i == 0 else "")]
             else:

@@ -117,7 +117,7 @@ def _done(run: Path) -> bool:
 
 def _train(cfg: StudyConfig, model: str, run: Path, overrides: dict[str, Any]) -> float:
     """Train (or resume) into ``run``; returns the wall seconds of this call (0 when already finished)."""
-    from bench.cli.train import train
+    from bench.train.run import train
 
     if _done(run):
         return 0.0
@@ -129,7 +129,7 @@ def _train(cfg: StudyConfig, model: str, run: Path, overrides: dict[str, Any]) -
 
 
 def _generate_and_score(cfg: StudyConfig, model: str, run: Path | None, images: Path, record: Path) -> Path:
-    from bench.cli.train import generate
+    from bench.train.run import generate
     from bench.evaluate import EvalConfig, evaluate
 
     if not (images / "generation.json").exists() and not record.exists():

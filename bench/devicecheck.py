@@ -109,7 +109,7 @@ class _OneItem(torch.utils.data.Dataset):
 def run(cfg: CheckConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from bench.registry import MODELS
 
-    names = cfg.models or tuple(n for n in MODELS.names() if MODELS.get(n).meta.get("trainable") is not False)
+    names = cfg.models or tuple(n for n in MODELS.names() if MODELS.get(n).meta.trainable)
     inference = inference_rows(cfg)
     training = []
     for name in names:

@@ -47,6 +47,7 @@ import numpy as np
 
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
+from bench.data.naming import pair_image_name, pair_stem
 from bench.errors import BenchError, DataError
 from bench.io import (PER_PAIR, RECORD, SCORES, SCORES_SUFFIX, atomic_write_json, atomic_write_text, check_replaceable,
                       device_name, provenance)
@@ -54,13 +55,13 @@ from bench.metrics.base import EXCLUSION_RULE, EvalInputs, MetricResult
 from bench.metrics.geometry import Geometry, check_frame, conform, geometry_of, resize_images, scale_keypoints
 from bench.metrics.protocol import Protocol, check_protocol, get_protocol
 from bench.registry import METRICS, Entry
+from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from bench.setting import Setting
 
 FORMATS = ("single", "patn", "gfla")
 PATTERN = "pattern"  # the format of a folder named by --pattern
 PATTERN_FIELDS = ("from", "to", "from_stem", "to_stem")
 COMPOSITE_PANELS, GENERATED_PANEL = 5, 4
-RECORD_VERSION = 1
 Pair = tuple[str, str]
 
 
@@ -87,9 +88,7 @@ class EvalConfig:
     stage: int = 0  # 0: the model's final output; s >= 1: images of stage s (bench generate --stage s)
 
 
-def generated_name(source: str, target: str) -> str:
-    """The project's file name for the image generated for pair (source, target)."""
-    return f"{source}___{target}.png"
+generated_name = pair_image_name  # the project's file name for the image generated for a pair
 
 
 def _stem(name: str) -> str:
@@ -137,9 +136,9 @@ def candidate_names(pair: Pair, fmt: str, pattern: str | None = None) -> list[st
     if fmt == PATTERN:
         return [pattern_name(pair, pattern)]
     if fmt == "single":
-        return [f"{a}___{b}.png", f"{a}___{b}.jpg"]
+        return [pair_image_name(a, b), pair_image_name(a, b, ".jpg")]
     if fmt == "patn":
-        return [f"{a}___{b}_vis.jpg", f"{a}___{b}_vis.png"]
+        return [pair_image_name(a, b, "_vis.jpg"), pair_image_name(a, b, "_vis.png")]
     return [f"{_stem(a)}_2_{_stem(b)}_vis.jpg", f"{_stem(a)}_2_{_stem(b)}_vis.png"]
 
 
@@ -307,16 +306,11 @@ def build_inputs(config: EvalConfig, layout: DatasetLayout, pairs: list[Pair], g
     targets = resize_images(load_targets(layout, targets_names, config.progress), scored)
     if config.real_data:  # PoNA Table I "Real Data": the targets scored against themselves
         generated = targets
-    extra: dict[str, Any] = {
-        "pose_estimator": estimator,
-        "pose_names": targets_names if config.real_data else [f"{a}___{b}" for a, b in pairs],
-        "weights_dir": config.weights_dir,
-        "progress": config.progress,
-    }
-    if config.cache_dir:
-        extra["cache_dir"] = config.cache_dir
+    names = targets_names if config.real_data else [pair_stem(a, b) for a, b in pairs]
     keypoints = scale_keypoints(target_keypoints(layout, targets_names), frame, scored)
-    return EvalInputs(generated, targets, keypoints, pairs, layout, config.device, extra=extra)
+    return EvalInputs(generated, targets, keypoints, pairs, layout, config.device,
+                      weights_dir=config.weights_dir, cache_dir=config.cache_dir or None, progress=config.progress,
+                      pose_estimator=estimator, pose_names=names)
 
 
 def check_result(name: str, result: MetricResult, n: int) -> None:
@@ -398,16 +392,10 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def metric_record(entry: Entry, result: MetricResult) -> dict[str, Any]:
-    return {
-        "value": result.value,
-        "higher_is_better": entry.higher_is_better,
-        "per_pair": bool(entry.meta.get("per_pair", False)),
-        "reason": result.reason,
-        "version": entry.version,
-        "paper": entry.paper,
-        "details": jsonable(result.details),
-    }
+def metric_record(entry: Entry, result: MetricResult) -> MetricEntry:
+    spec = entry.meta
+    return MetricEntry(value=result.value, reason=result.reason, higher_is_better=spec.higher_is_better,
+                       per_pair=spec.per_pair, version=spec.version, paper=spec.paper, details=jsonable(result.details))
 
 
 def sha256_prefix(path: Path) -> str:
@@ -418,7 +406,7 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
                     discovery: Discovery | None, entries: list[Entry], results: dict[str, MetricResult], estimator: Any) -> dict[str, Any]:
     evaluated = len(discovery.files) if discovery else n_pairs
     return {
-        "record_version": RECORD_VERSION,
+        "record_version": SCHEMA_VERSION,
         "model": "real-data" if config.real_data else (config.model or config.generated_dir.resolve().name),
         "real_data": config.real_data,
         "dataset": {"root": str(layout.root.resolve()), "kind": layout.kind.name, "image_size": list(layout.kind.image_size),
@@ -433,7 +421,7 @@ def assemble_record(config: EvalConfig, layout: DatasetLayout, protocol: Protoco
         "pairs": {"expected": n_pairs, "evaluated": evaluated, "missing": n_pairs - evaluated,
                   "coverage": evaluated / n_pairs if n_pairs else 0.0},
         "estimator": getattr(estimator, "name", None),
-        "metrics": {e.name: metric_record(e, results[e.name]) for e in entries},
+        "metrics": {e.name: metric_record(e, results[e.name]).to_dict() for e in entries},
         "per_pair_csv": per_pair_path(config.out).name if per_pair_columns(results) else None,
         "provenance": jsonable(provenance(device=config.device, device_name=device_name(config.device), protocol=protocol.name)),
     }
@@ -500,7 +488,7 @@ def output_digests(out: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (per_pair_path(out), scores_path(out)) if p.exists()}
 
 
-def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> dict[str, Any]:
+def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results: dict[str, MetricResult]) -> Record:
     """The per-pair CSV and the scores first, then the record listing their digests: a record on disk
     means the others are complete, and `bench compare` checks they are the ones it was written with."""
     stale = per_pair_path(out)
@@ -510,32 +498,30 @@ def write_outputs(out: Path, record: dict[str, Any], pairs: list[Pair], results:
         check_replaceable(stale, as_dir=False, kind=PER_PAIR)
         stale.unlink()  # a CSV from an earlier run would not belong to this record
     atomic_write_json(scores_path(out), scores(results), SCORES)
-    record = {**record, "outputs_sha256": output_digests(out)}
-    atomic_write_json(out, record, RECORD)
-    return record
+    return write_record(out, {**record, "outputs_sha256": output_digests(out)})
 
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_table(record: dict[str, Any]) -> str:
+def format_table(record: Record) -> str:
     """A short plain-text table for stdout; unavailable metrics show n/a and why."""
-    pairs = record["pairs"]
+    pairs = record.get("pairs")
     geometry = record.get("geometry") or {}
     shown = f" ({geometry['name']} geometry, {geometry['scored'][0]}x{geometry['scored'][1]})" if geometry.get("name") not in (None, "market") else ""
-    head = (f"model {record['model']} | dataset {record['dataset']['kind']}{shown} | protocol {record['protocol']['name']} | "
+    head = (f"model {record.model} | dataset {record.dataset_kind}{shown} | protocol {record.protocol_name} | "
             f"pairs {pairs['evaluated']}/{pairs['expected']} ({100 * pairs['coverage']:.1f}%)")
     if record.get("sources"):
-        head += f" | {record['sources']} source(s) per target"
-    width = max([len("metric"), *map(len, record["metrics"])])
+        head += f" | {record.get('sources')} source(s) per target"
+    width = max([len("metric"), *map(len, record.metrics)])
     rows = [head, f"{'metric':<{width}} {'':<2} {'value':>10}"]
-    for name, m in record["metrics"].items():
-        arrow = "↑" if m["higher_is_better"] else "↓"
-        value = f"{m['value']:>10.4f}" if m["value"] is not None else f"{'n/a':>10}  ({_short(m['reason'])})"
+    for name, m in record.metrics.items():
+        arrow = "↑" if m.higher_is_better else "↓"
+        value = f"{m.value:>10.4f}" if m.value is not None else f"{'n/a':>10}  ({_short(m.reason)})"
         rows.append(f"{name:<{width}} {arrow:<2} {value}")
-    if record["estimator"]:
-        rows.append(f"pose estimator: {record['estimator']}")
+    if record.get("estimator"):
+        rows.append(f"pose estimator: {record.get('estimator')}")
     return "\n".join(rows)
 
 
@@ -572,7 +558,7 @@ def check_generation_setting(generated_dir: Path, sources: int, stage: int = 0) 
 
 @dataclass
 class Evaluation:
-    record: dict[str, Any]
+    record: Record
     results: dict[str, MetricResult] = field(default_factory=dict)
 
 

@@ -14,7 +14,6 @@ suffix of the output file picks the format (.png or .pdf).
 """
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections.abc import Callable
@@ -27,7 +26,8 @@ import numpy as np
 from bench.data.annotations import read_annotations, read_pairs
 from bench.data.layout import DatasetLayout
 from bench.errors import BenchError, DataError
-from bench.io import IMAGE, SIGNATURE, atomic_path, check_replaceable, read_text
+from bench.io import IMAGE, SIGNATURE, atomic_path, check_replaceable
+from bench.train.log import LOG, NOT_LOSSES, read_train_log
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,8 +38,6 @@ DPI = 100
 GAP = 4  # pixels between panels
 TITLE = 22  # pixels of the column-title band
 SUFFIXES = (".png", ".pdf")
-LOG = "train_log.csv"
-NOT_LOSSES = ("step", "lr_g", "lr_d", "seconds")
 
 
 def _pyplot():
@@ -201,7 +199,8 @@ def select_results(frame: "pd.DataFrame", dataset: str, protocol: str) -> "pd.Da
 
 def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
     """Bars of one metric across models; the best bar darker, unavailable models marked n/a."""
-    from bench.leaderboard import LABELS, higher_is_better
+    from bench.leaderboard import higher_is_better
+    from bench.metrics.specs import metric_label
 
     plt = _pyplot()
     rows = rows[rows["metric"] == metric]
@@ -218,7 +217,7 @@ def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
                     ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(models)), models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
     direction = "" if higher is None else (" (higher is better)" if higher else " (lower is better)")
-    ax.set_title(LABELS.get(metric, metric) + direction, fontsize=10)
+    ax.set_title(metric_label(metric) + direction, fontsize=10)
     ax.margins(y=0.15)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
@@ -237,25 +236,6 @@ def bar_charts(results: Path, dataset: str, out: Path, protocol: str = "paper", 
 
 
 # ----------------------------------------------------------------------------- training curves
-
-
-def read_train_log(path: Path) -> dict[str, np.ndarray]:
-    """A training log CSV (a ``step`` column, then numbers) as one float array per column."""
-    rows = list(csv.reader(read_text(path, "training log").splitlines()))
-    if not rows or "step" not in rows[0]:
-        raise DataError(path, "training log needs a header with a 'step' column", 1)
-    header, values = rows[0], []
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(path, f"{len(row)} fields, the header has {len(header)}", line)
-        try:
-            values.append([float(v) if v != "" else np.nan for v in row])
-        except ValueError:
-            raise DataError(path, f"not a number in {row}", line) from None
-    if not values:
-        raise DataError(path, "training log has no rows yet")
-    table = np.asarray(values)
-    return {name: table[:, j] for j, name in enumerate(header)}
 
 
 def run_log(run: Path) -> tuple[str, Path]:

@@ -20,7 +20,6 @@ Ranking rules, shared by both formats:
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +28,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError, DataError
-from bench.io import read_text, record_files
 from bench.metrics.protocol import DEFAULT_PROTOCOL
-from bench.registry import METRICS, MODELS, UnknownNameError
-from bench.setting import Setting
+from bench.metrics.specs import metric_label, quantity
+from bench.registry import MODELS
+from bench.results import metric_value, read_records
 
 REQUIRED = ("model", "dataset", "metric", "value", "source")
 SOURCES = ("ours", "published")
@@ -40,42 +39,16 @@ NA, NOT_REPORTED = "n/a", "–"
 UNSPECIFIED = "unspecified"  # results/published.csv: the paper does not say on which dataset (Lakhal's timings)
 UNRANKED = frozenset({"real-data"})  # reference rows shown beside the ranking, outside it
 
-# Directions of quantities that are not registered metrics (or not yet): the registry wins.
-DIRECTION_FALLBACK = {
-    "ssim": True, "mask-ssim": True, "psnr": True, "mask-psnr": True, "psnr-uint8-wrap": True,
-    "is": True, "mask-is": True, "fid": False, "kid": False, "lpips": False, "mask-lpips": False, "pckh": True,
-    "params_m": False, "fps": True, "time_ms": False, "user-g2r": True, "user-prefer": True, "reid-map": True,
-}
-# Decimals as the papers print them (PoNA/PATN: 3 for SSIM/IS/PSNR, 2 for PCKh; GFLA/Tang: 4 for LPIPS).
-DECIMALS = {
-    "ssim": 3, "mask-ssim": 3, "is": 3, "mask-is": 3, "psnr": 3, "mask-psnr": 3, "psnr-uint8-wrap": 3,
-    "fid": 3, "kid": 4, "lpips": 4, "mask-lpips": 4, "pckh": 2, "params_m": 2, "fps": 2, "time_ms": 1,
-    "user-g2r": 2, "user-prefer": 2, "reid-map": 1,
-}
-LABELS = {
-    "ssim": "SSIM", "mask-ssim": "mask-SSIM", "is": "IS", "mask-is": "mask-IS", "fid": "FID", "kid": "KID", "lpips": "LPIPS",
-    "mask-lpips": "mask-LPIPS", "psnr": "PSNR", "mask-psnr": "mask-PSNR", "psnr-uint8-wrap": "PSNR (uint8)",
-    "pckh": "PCKh", "params_m": "Params (M)", "fps": "FPS", "time_ms": "Time (ms)", "user-g2r": "G2R (%)",
-    "user-prefer": "Prefer (%)", "reid-map": "re-ID mAP (%)",
-}
 DATASET_LABELS = {"market": "Market-1501", "deepfashion": "DeepFashion"}
 
 
 def higher_is_better(metric: str) -> bool | None:
-    """From the metric registry's metadata; the fallback table for other quantities; None if unknown."""
-    try:
-        return bool(METRICS.get(metric).higher_is_better)
-    except UnknownNameError:
-        return DIRECTION_FALLBACK.get(metric)
+    """From the metric's spec (bench/metrics/specs.py); None for a quantity no table knows."""
+    spec = quantity(metric)
+    return spec.higher_is_better if spec else None
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-def _record_field(record: dict, key: str, path: Path):
-    if key not in record:
-        raise DataError(path, f"evaluation record has no {key!r} key")
-    return record[key]
 
 
 def load_results(metrics_dir: str | Path) -> pd.DataFrame:
@@ -91,38 +64,23 @@ def load_results(metrics_dir: str | Path) -> pd.DataFrame:
     if not root.is_dir():
         raise DataError(root, "metrics folder does not exist")
     rows = []
-    for path in record_files(root):
-        try:
-            record = json.loads(read_text(path, "evaluation record"))
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON: {err.msg}", err.lineno) from None
-        dataset = _record_field(record, "dataset", path)
-        protocol = _record_field(record, "protocol", path)
-        metrics = _record_field(record, "metrics", path)
-        if not isinstance(metrics, dict):
-            raise DataError(path, "'metrics' is not an object of {name: {value, reason, ...}}")
-        try:
-            setting = Setting.of_record(record).label()
-        except (BenchError, TypeError, ValueError) as err:
-            raise DataError(path, f"bad 'setting': {err}") from None
-        root = Path(dataset["root"]) if isinstance(dataset, dict) and dataset.get("root") else None
-        for name, m in metrics.items():
-            if not isinstance(m, dict) or "value" not in m:
-                raise DataError(path, f"metrics.{name} has no 'value'")
-            details = m.get("details") if isinstance(m.get("details"), dict) else {}
+    for path, record in read_records(root).items():
+        setting, folder = record.setting_label(), record.dataset_root
+        for name, m in record.metrics.items():
+            details = m.details if isinstance(m.details, dict) else {}
             rows.append({
-                "model": _record_field(record, "model", path),
+                "model": record.model,
                 "setting": setting,
-                "dataset": dataset["kind"] if isinstance(dataset, dict) else dataset,
-                "protocol": protocol["name"] if isinstance(protocol, dict) else protocol,
+                "dataset": record.dataset_kind,
+                "protocol": record.protocol_name,
                 "metric": name,
-                "value": math.nan if m["value"] is None else float(m["value"]),
-                "reason": m.get("reason"),
-                "higher_is_better": m.get("higher_is_better"),
+                "value": metric_value(m),
+                "reason": m.reason,
+                "higher_is_better": m.higher_is_better,
                 "source": "ours",
                 "file": str(path),
-                "dataset_folder": root.name if root is not None else None,
-                "synthetic": _synthetic(root),
+                "dataset_folder": folder.name if folder is not None else None,
+                "synthetic": _synthetic(folder),
                 # which pose estimator found the keypoints a PCKh is computed from (the metric's own details first)
                 "estimator": details.get("estimator") or (record.get("estimator") if name == "pckh" else None),
             })
@@ -208,7 +166,8 @@ def arrow(higher: bool | None, latex: bool = False) -> str:
 def metric_decimals(metric: str, decimals: int | dict[str, int] | None) -> int:
     if isinstance(decimals, int):
         return decimals
-    return (decimals or {}).get(metric, DECIMALS.get(metric, 3))
+    spec = quantity(metric)
+    return (decimals or {}).get(metric, spec.decimals if spec else 3)
 
 
 def _check_frame(df: pd.DataFrame) -> None:
@@ -261,7 +220,7 @@ def leaderboard_grid(df: pd.DataFrame, *, datasets=None, metrics=None, models=No
             for m in _ordered(both["metric"], metrics) if ((both["dataset"] == d) & (both["metric"] == m)).any()]
     if not keys:
         raise BenchError("nothing to tabulate: no values for the requested datasets and metrics")
-    columns = [Column(d, LABELS.get(m, m), higher_is_better(m)) for d, m in keys]
+    columns = [Column(d, metric_label(m), higher_is_better(m)) for d, m in keys]
     row_models = _ordered(ours["_row"], models)
     pub_rows = list(dict.fromkeys(published["_label"]))
     groups = bool(pub_rows) and bool(row_models)
@@ -377,7 +336,7 @@ def measured_as(metric: str, convention: str) -> tuple[str, str | None]:
     "paper"; ``ssim@unknown`` -> ssim, any protocol; anything else -> the metric itself.
     """
     name, _, protocol = convention.partition("@")
-    if name not in LABELS and name not in METRICS:
+    if quantity(name) is None:
         return metric, None
     return name, (protocol if protocol and protocol != "unknown" else None)
 
@@ -478,7 +437,7 @@ def paper_table(published: pd.DataFrame, ours: pd.DataFrame, paper: str, table: 
     for c in cols:
         first = by_col[c].iloc[0]
         target = measured_as(first["metric"], first["convention"])
-        label = LABELS.get(target[0], target[0])  # what we measure, e.g. "PSNR (uint8)"
+        label = metric_label(target[0])  # what we measure, e.g. "PSNR (uint8)"
         if column_setting:
             label += f" {first['setting']}"
         columns.append(Column(first["dataset"], label, higher_is_better(target[0])))

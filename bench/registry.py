@@ -1,31 +1,32 @@
 """One small registry class, two instances: MODELS and METRICS.
 
-Registration is a decorator carrying metadata (paper, higher-is-better, ...);
-lookup of an unknown name raises a KeyError that lists close matches and every
-valid name (the timm / lm-evaluation-harness pattern).
+Registration is a decorator carrying typed metadata (:class:`bench.cards.ModelCard`,
+:class:`bench.cards.MetricSpec`); lookup of an unknown name raises a KeyError that lists
+close matches and every valid name (the timm / lm-evaluation-harness pattern).
+Discovery is lazy and explicit: :mod:`bench.plugins` names the module that registers each
+name, imported when that name is first asked for, so this module imports no plug-in.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from bench.cards import MetricSpec, ModelCard
+from bench.plugins import METRIC_PLUGINS, MODEL_PLUGINS
+
 T = TypeVar("T", bound=Callable[..., Any])
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
-class Entry(Generic[T]):
+class Entry(Generic[T, M]):
     name: str
     constructor: T
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, key: str) -> Any:  # entry.paper, entry.higher_is_better, ...
-        try:
-            return self.meta[key]
-        except KeyError:
-            raise AttributeError(key) from None
+    meta: M  # the entry's ModelCard or MetricSpec
 
 
 class UnknownNameError(KeyError):
@@ -33,80 +34,66 @@ class UnknownNameError(KeyError):
         return str(self.args[0])
 
 
-class Registry(Generic[T]):
-    def __init__(self, kind: str, required_meta: tuple[str, ...] = ()):
+class Registry(Generic[T, M]):
+    def __init__(self, kind: str, meta_type: type[M], plugins: Mapping[str, str] | None = None):
         self.kind = kind
-        self.required_meta = required_meta
-        self._entries: dict[str, Entry[T]] = {}
-        self._loaders: list[Callable[[], None]] = []
+        self.meta_type = meta_type
+        self.plugins = dict(plugins or {})  # name -> module that registers it
+        self._entries: dict[str, Entry[T, M]] = {}
 
-    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
-        missing = [k for k in self.required_meta if k not in meta]
-        if missing:
-            raise TypeError(f"{self.kind} {name!r} is missing metadata: {', '.join(missing)}")
-
+    def register(self, name: str, meta: M) -> Callable[[T], T]:
         def decorator(constructor: T) -> T:
-            self.add(name, constructor, **meta)
+            self.add(name, constructor, meta)
             return constructor
 
         return decorator
 
-    def add(self, name: str, constructor: T, **meta: Any) -> None:
+    def add(self, name: str, constructor: T, meta: M) -> None:
+        if not isinstance(meta, self.meta_type):
+            raise TypeError(f"{self.kind} {name!r}: metadata must be a {self.meta_type.__name__}, got {type(meta).__name__}")
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = Entry(name, constructor, meta)
 
-    def add_loader(self, loader: Callable[[], None]) -> None:
-        """A callable that imports the modules that register entries (run once, lazily)."""
-        self._loaders.append(loader)
+    def _load(self, name: str) -> None:
+        """Import the module that registers ``name``, if the plug-in table knows it."""
+        if name in self._entries or name not in self.plugins:
+            return
+        importlib.import_module(self.plugins[name])
+        if name not in self._entries:
+            raise RuntimeError(f"{self.plugins[name]} did not register {self.kind} {name!r} (bench/plugins.py is stale)")
 
-    def _load(self) -> None:
-        while self._loaders:
-            self._loaders.pop(0)()
+    def _load_all(self) -> None:
+        for module in dict.fromkeys(self.plugins.values()):
+            importlib.import_module(module)
 
-    def get(self, name: str) -> Entry[T]:
-        self._load()
+    def get(self, name: str) -> Entry[T, M]:
+        self._load(name)
         try:
             return self._entries[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._entries, n=3)
+            known = sorted(set(self._entries) | set(self.plugins))
+            close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} Valid names: {', '.join(sorted(self._entries))}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Valid names: {', '.join(known)}") from None
 
     def names(self, pattern: str = "*") -> list[str]:
-        self._load()
-        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+        """Registered names matching an fnmatch pattern; answered from the plug-in table, no import."""
+        return sorted(n for n in set(self._entries) | set(self.plugins) if fnmatch.fnmatch(n, pattern))
 
     def __contains__(self, name: str) -> bool:
-        self._load()
-        return name in self._entries
+        return name in self._entries or name in self.plugins
 
-    def __iter__(self) -> Iterator[Entry[T]]:
-        self._load()
+    def __iter__(self) -> Iterator[Entry[T, M]]:
+        self._load_all()
         return iter([self._entries[n] for n in sorted(self._entries)])
 
     def __len__(self) -> int:
-        self._load()
-        return len(self._entries)
+        return len(self.names())
 
 
-# Generators: meta has at least `paper` (short citation). Constructors take
-# (dataset: str, **config) and return a bench.models.PoseTransferModel.
-MODELS: Registry = Registry("model", required_meta=("paper",))
+# Generators: constructors take (dataset: str, **config) and return a bench.models.PoseTransferModel.
+MODELS: Registry[Callable[..., Any], ModelCard] = Registry("model", ModelCard, MODEL_PLUGINS)
 
-# Metrics: meta has `higher_is_better`, `paper` and `version`.
-METRICS: Registry = Registry("metric", required_meta=("higher_is_better", "paper", "version"))
-
-
-def _load_baselines() -> None:
-    import baselines  # noqa: F401  (importing registers every generator)
-
-
-def _load_metrics() -> None:
-    import bench.metrics  # noqa: F401
-
-
-MODELS.add_loader(_load_baselines)
-METRICS.add_loader(_load_metrics)
+# Metrics: constructors take (EvalInputs, Protocol) and return a MetricResult.
+METRICS: Registry[Callable[..., Any], MetricSpec] = Registry("metric", MetricSpec, METRIC_PLUGINS)

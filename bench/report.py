@@ -24,9 +24,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.leaderboard import (estimator_note, latex_comment, load_published, load_results, paper_table, render_latex,
                                render_markdown)
-
-METRIC_ORDER = ["ssim", "mask-ssim", "is", "mask-is", "fid", "kid", "lpips", "mask-lpips", "psnr", "mask-psnr",
-                "psnr-uint8-wrap", "pckh"]
+from bench.metrics.specs import column_order
 
 
 def _slug(text: str) -> str:
@@ -44,7 +42,7 @@ def leaderboard(ours: pd.DataFrame, datasets: Mapping[str, str]) -> tuple[str, s
     md, tex = ["# Leaderboard", ""], []
     sources = "; ".join(f"{kind}: measured on {name}" for kind, name in sorted(datasets.items()))
     for protocol, rows in ours.groupby("protocol", sort=True):
-        metrics = [m for m in METRIC_ORDER if m in set(rows["metric"])] + sorted(set(rows["metric"]) - set(METRIC_ORDER))
+        metrics = column_order(rows["metric"])
         md += [f"## Protocol `{protocol}`", "", f"Datasets — {sources}.", "",
                render_markdown(rows, metrics=metrics).rstrip(), ""]
         tex += [f"% protocol {protocol}; {sources}", latex_comment(estimator_note(rows)) + render_latex(rows, metrics=metrics)]
@@ -157,7 +155,8 @@ def _paper_figures(runs: Mapping[str, Mapping[str, Path]], roots, pairs_dirs, ou
 
 
 def _loss_figures(runs: Mapping[str, Mapping[str, Path]], out: Path) -> list[Path]:
-    from bench.figures import LOG, loss_curves, loss_groups, read_train_log, save_figure
+    from bench.figures import loss_curves, loss_groups, save_figure
+    from bench.train.log import LOG, read_train_log
 
     written = []
     for dataset, models in runs.items():

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.yamlfile import read_yaml
+from bench.train.config import read_params as read_train_params
 
 PARAMS = Path("params.yaml")
 
 
 def read_params(path: Path = PARAMS) -> dict[str, Any]:
-    return read_yaml(path)
+    return read_train_params(path)  # one reader of params.yaml (bench.train.config)
 
 
 def dataset_root(name: str) -> Path:

@@ -30,7 +30,7 @@ def main() -> None:
             MODELS.get(model)  # raises the clear "unknown model" error
         for dataset in params["datasets"]:
             kind = DatasetLayout.open(dataset_root(dataset)).kind.name
-            if MODELS.get(model).meta.get("trainable") is False:
+            if not MODELS.get(model).meta.trainable:
                 text = f"# {model} is a reference row: nothing to train\nmodel: {model}\ntrainable: false\n"
             else:
                 config = resolve(params, PARAMS, profile, model, kind)

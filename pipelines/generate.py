@@ -9,14 +9,14 @@ import sys
 import torch
 import yaml
 
-from bench.cli.train import generate
+from bench.train.run import generate
 from bench.errors import BenchError
 from bench.registry import MODELS
 from pipelines.common import config_file, dataset_root, pairs_dir, run_dir
 
 
 def main(model: str, dataset: str) -> None:
-    trained = MODELS.get(model).meta.get("trainable") is not False
+    trained = MODELS.get(model).meta.trainable
     threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
     if threads:  # the cell's training thread count: tiny models run fastest single-threaded
         torch.set_num_threads(threads)

@@ -15,33 +15,35 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json
+from bench.metrics.specs import quantity
 from bench.models.profile import profile
+from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from pipelines.common import read_params
 
 
-def record(model: str, result: dict) -> dict:
-    """The profile result as an evaluation-shaped record (what the report reads)."""
-    return {
+def record(model: str, result: dict) -> Record:
+    """The profile result as an evaluation record (what the report reads); directions from the specs."""
+    values = {
+        "params_m": result["params"]["generator"] / 1e6,
+        "fps": result["fps"],
+        "time_ms": 1000 * result["seconds_per_batch"] / result["batch"],  # Lakhal et al. Sec. 3's "time per sample"
+    }
+    return Record.from_dict({
+        "record_version": SCHEMA_VERSION,
         "model": model,
         "dataset": {"kind": result["dataset"], "image_size": result["image_size"]},
         "protocol": {"name": "paper"},
-        "metrics": {
-            "params_m": {"value": result["params"]["generator"] / 1e6, "reason": None, "higher_is_better": False},
-            "fps": {"value": result["fps"], "reason": None, "higher_is_better": True},
-            # Lakhal et al. Sec. 3's "time per sample" (ms) of the same timed forwards
-            "time_ms": {"value": 1000 * result["seconds_per_batch"] / result["batch"], "reason": None,
-                        "higher_is_better": False},
-        },
+        "metrics": {name: MetricEntry(value, higher_is_better=quantity(name).higher_is_better).to_dict()
+                    for name, value in values.items()},
         "profile": result,
-    }
+    })
 
 
 def main(model: str) -> None:
     cfg = read_params()["profile_models"]
     result = profile(model, dataset=cfg["dataset"], device=cfg["device"], iters=cfg["iters"],
                      warmup=cfg["warmup"], progress=sys.stderr.isatty())
-    atomic_write_json(Path("results/profile") / cfg["device_tag"] / f"{model}.json", record(model, result))
+    write_record(Path("results/profile") / cfg["device_tag"] / f"{model}.json", record(model, result))
 
 
 if __name__ == "__main__":

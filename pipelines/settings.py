@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bench.cli.train import generate
+from bench.train.run import generate
 from bench.errors import BenchError, DataError
 from bench.evaluate import EvalConfig, evaluate
 from bench.metrics.protocol import get_protocol
@@ -77,7 +77,7 @@ def main(dataset: str, estimator: str | None = None) -> None:
         threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
         if threads:
             torch.set_num_threads(threads)
-        trained = MODELS.get(model).meta.get("trainable") is not False
+        trained = MODELS.get(model).meta.trainable
         images = generated_dir(dataset, model, setting)
         print(f"{dataset} {model} {setting.label()} ({protocol})", file=sys.stderr)
         generate(model, dataset_root(dataset), images, checkpoint=run_dir(model, dataset) if trained else None,

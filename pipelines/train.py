@@ -22,11 +22,12 @@ from pathlib import Path
 
 import yaml
 
-from bench.cli.train import train
+from bench.train.run import train
 from bench.errors import BenchError
-from bench.figures import loss_totals, read_train_log
+from bench.figures import loss_totals
 from bench.io import atomic_path, atomic_write_json, atomic_write_text, provenance
 from bench.train.config import TrainConfig
+from bench.train.log import read_train_log
 from bench.train.trainer import FINAL, LOG, META
 from bench.train.validation import BEST
 from pipelines.common import config_file, dataset_root, loss_file, pairs_dir, run_dir, work_dir

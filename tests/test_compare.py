@@ -303,6 +303,7 @@ def test_compare_reads_what_bench_evaluate_writes(tmp_path, monkeypatch):
 
     from bench.data.annotations import write_annotations, write_pairs
     from bench.evaluate import EvalConfig, evaluate, generated_name
+    from bench.cards import MetricSpec
     from bench.registry import METRICS, Entry
 
     def l1(inputs, protocol):
@@ -310,8 +311,7 @@ def test_compare_reads_what_bench_evaluate_writes(tmp_path, monkeypatch):
         return MetricResult.from_scores(diff.mean(axis=(1, 2, 3)) / 255)
 
     METRICS.names()  # lazy registration first, then a test-only per-pair metric
-    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, {"higher_is_better": False, "paper": "-",
-                                                                           "version": "1", "per_pair": True}))
+    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, MetricSpec(label="L1", higher_is_better=False, decimals=3, paper="test", version="1", per_pair=True)))
     rng = np.random.default_rng(0)
     root, names = tmp_path / "market", [f"000{i}_c1s1_00000{i}_01.jpg" for i in range(1, 5)]
     (root / "test").mkdir(parents=True)

@@ -108,11 +108,11 @@ def test_tiny_study_writes_the_issue_columns_for_every_model_and_metric(tiny_stu
 
 
 def test_an_interrupted_study_resumes_without_training_again(tiny_study, monkeypatch):
-    import bench.cli.train
+    import bench.train.run
 
     cfg, rows = tiny_study
     before = (cfg.out / "synth-market.csv").read_text()
-    monkeypatch.setattr(bench.cli.train, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(bench.train.run, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert run_study(cfg) == rows
     assert (cfg.out / "synth-market.csv").read_text() == before
 

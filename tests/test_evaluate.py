@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from bench.cards import MetricSpec
 from bench.cli import app, main
 from bench.data.annotations import read_pairs, write_annotations, write_pairs
 from bench.data.keypoints import MISSING
@@ -63,7 +64,7 @@ def l1(inputs, protocol) -> MetricResult:
 @pytest.fixture
 def l1_metric(monkeypatch):
     METRICS.names()  # run the lazy registration first
-    entry = Entry("test-l1", l1, {"higher_is_better": False, "paper": "test", "version": "1", "per_pair": True})
+    entry = Entry("test-l1", l1, MetricSpec(label="L1", higher_is_better=False, decimals=3, paper="test", version="1", per_pair=True))
     monkeypatch.setitem(METRICS._entries, "test-l1", entry)
 
 
@@ -141,10 +142,10 @@ def test_patn_composites_give_the_same_numbers_as_single_images(tmp_path, datase
     estimator = f"csv:{pckh_csv(tmp_path, dataset)}"
     ev_single, _ = run(tmp_path, dataset, single, metrics=metrics, estimator=estimator)
     ev_patn, _ = run(tmp_path, dataset, patn, metrics=metrics, estimator=estimator)
-    assert ev_patn.record["generated"]["format"] == "patn"
+    assert ev_patn.record.get("generated")["format"] == "patn"
     for name in metrics:
-        assert ev_patn.record["metrics"][name]["value"] == ev_single.record["metrics"][name]["value"], name
-    assert ev_single.record["metrics"]["test-l1"]["value"] > 0.1
+        assert ev_patn.record.metrics[name].value == ev_single.record.metrics[name].value, name
+    assert ev_single.record.metrics["test-l1"].value > 0.1
 
 
 def test_jpeg_composites_and_gfla_names_are_recognised(tmp_path, dataset, l1_metric):
@@ -157,7 +158,7 @@ def test_jpeg_composites_and_gfla_names_are_recognised(tmp_path, dataset, l1_met
     values = {}
     for folder in (single, gfla, patn):
         ev, _ = run(tmp_path, dataset, folder, metrics=("test-l1",))
-        values[ev.record["generated"]["format"]] = ev.record["metrics"]["test-l1"]["value"]
+        values[ev.record.get("generated")["format"]] = ev.record.metrics["test-l1"].value
     assert values["gfla"] == values["single"]
     # Re-encoding the composite as JPEG moves pixels a little: close, not equal.
     assert values["patn"] == pytest.approx(values["single"], abs=0.01) and values["patn"] != values["single"]
@@ -166,11 +167,11 @@ def test_jpeg_composites_and_gfla_names_are_recognised(tmp_path, dataset, l1_met
 def test_real_data_row_scores_targets_against_themselves(tmp_path, dataset, l1_metric):
     annotations = dataset / "market-annotation-test.csv"  # the estimator's output on the real targets
     ev, out = run(tmp_path, dataset, None, real_data=True, estimator=f"csv:{annotations}")
-    assert ev.record["model"] == "real-data" and ev.record["generated"] is None
-    assert ev.record["metrics"]["test-l1"]["value"] == 0.0 and ev.record["metrics"]["pckh"]["value"] == 1.0
+    assert ev.record.model == "real-data" and ev.record.get("generated") is None
+    assert ev.record.metrics["test-l1"].value == 0.0 and ev.record.metrics["pckh"].value == 1.0
     if "psnr" in METRICS:  # an image against itself: +inf dB, recorded as n/a with the reason
         ev, _ = run(tmp_path, dataset, None, real_data=True, metrics=("psnr",))
-        assert ev.record["metrics"]["psnr"]["value"] is None and "real-data row" in ev.record["metrics"]["psnr"]["reason"]
+        assert ev.record.metrics["psnr"].value is None and "real-data row" in ev.record.metrics["psnr"].reason
 
 
 def test_pckh_without_estimator_is_na_with_reason(tmp_path, dataset, l1_metric):
@@ -186,7 +187,7 @@ def test_missing_images_are_an_error_unless_allowed(tmp_path, dataset, l1_metric
         run(tmp_path, dataset, generated)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     ev, out = run(tmp_path, dataset, generated, allow_missing=True)
-    assert ev.record["pairs"] == {"expected": 4, "evaluated": 3, "missing": 1, "coverage": 0.75}
+    assert ev.record.get("pairs") == {"expected": 4, "evaluated": 3, "missing": 1, "coverage": 0.75}
     assert len(list(csv.DictReader((out.parent / "result.per-pair.csv").open()))) == 3
 
 
@@ -219,7 +220,7 @@ def test_non_finite_value_and_unknown_metric_write_nothing(tmp_path, dataset, mo
     def nan_metric(inputs, protocol):
         return MetricResult(value=float("nan"), per_pair=np.full(len(inputs), 0.5))
 
-    meta = {"higher_is_better": True, "paper": "-", "version": "1", "per_pair": True}
+    meta = MetricSpec(label="NaN", higher_is_better=True, decimals=3, paper="-", version="1", per_pair=True)
     monkeypatch.setitem(METRICS._entries, "test-nan", Entry("test-nan", nan_metric, meta))
     with pytest.raises(BenchError, match="'test-nan' returned a non-finite value"):
         run(tmp_path, dataset, generated, metrics=("test-nan",))
@@ -248,10 +249,10 @@ def test_undefined_and_infinite_pairs_are_left_out_counted_and_named(tmp_path, d
     assert ssim.value == pytest.approx(np.mean(ssim.per_pair[1:]), abs=1e-15)
     assert psnr.value == pytest.approx(np.mean(np.delete(psnr.per_pair, 1)), abs=1e-12)
     for name, index, authors in (("ssim", 0, "nan"), ("psnr", 1, "inf")):
-        excluded = ev.record["metrics"][name]["details"]["excluded_pairs"]
+        excluded = ev.record.metrics[name].details["excluded_pairs"]
         assert excluded["count"] == 1 and excluded["authors_script_value"] == authors
         assert excluded["pairs"][0].startswith(f"{pairs[index][0]} -> {pairs[index][1]}")
-    rows = (out.parent / ev.record["per_pair_csv"]).read_text().splitlines()
+    rows = (out.parent / ev.record.get("per_pair_csv")).read_text().splitlines()
     assert rows[1].split(",")[2] == "" and rows[2].split(",")[3] == ""
     base = ModelResult("a", out, read_record(out))
     comparison = compare([base, ModelResult("b", out, read_record(out))], n_boot=50)
@@ -264,8 +265,8 @@ def test_compare_refuses_a_per_pair_file_the_record_was_not_written_with(tmp_pat
     from bench.compare import ModelResult, compare, read_record
 
     ev, out = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=False))
-    csv_path = out.parent / ev.record["per_pair_csv"]
-    assert set(ev.record["outputs_sha256"]) == {csv_path.name, "result.scores.json"}
+    csv_path = out.parent / ev.record.get("per_pair_csv")
+    assert set(ev.record.get("outputs_sha256")) == {csv_path.name, "result.scores.json"}
     csv_path.write_text(csv_path.read_text().replace(",", ", ", 1))
     with pytest.raises(DataError, match="is not the per-pair file result.json was written with"):
         compare([ModelResult("a", out, read_record(out)), ModelResult("b", out, read_record(out))], n_boot=10)
@@ -273,9 +274,9 @@ def test_compare_refuses_a_per_pair_file_the_record_was_not_written_with(tmp_pat
 
 def test_default_metric_list_is_every_registered_metric(tmp_path, dataset, l1_metric):
     ev, _ = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=True), metrics=None)
-    assert list(ev.record["metrics"]) == METRICS.names()
-    for name, m in ev.record["metrics"].items():
-        assert (m["value"] is not None and np.isfinite(m["value"])) or m["reason"], name
+    assert list(ev.record.metrics) == METRICS.names()
+    for name, m in ev.record.metrics.items():
+        assert (m.value is not None and np.isfinite(m.value)) or m.reason, name
 
 
 def test_cli_prints_table_and_writes_record(tmp_path, dataset, l1_metric):
@@ -308,10 +309,10 @@ def test_records_name_the_jpeg_decoder_and_compare_warns_when_they_differ(tmp_pa
     from bench.compare import ModelResult, compare, read_record
 
     ev, out = run(tmp_path, dataset, write_generated(tmp_path / "gen", dataset, source_side=False))
-    versions = ev.record["provenance"]["versions"]
+    versions = ev.record.get("provenance")["versions"]
     assert versions["libjpeg"] == features.version("jpg") and "libjpeg-turbo" in versions
     other = read_record(out)
-    other["provenance"]["versions"]["libjpeg"] = "6b"
+    other.get("provenance")["versions"]["libjpeg"] = "6b"
     capsys.readouterr()
     compare([ModelResult("a", out, read_record(out)), ModelResult("b", out, other)], n_boot=10)
     assert "different JPEG decoders" in capsys.readouterr().err

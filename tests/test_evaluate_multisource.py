@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from bench.cards import MetricSpec
 from bench.cli import app
-from bench.cli.train import generate
+from bench.train.run import generate
 from bench.compare import read_per_pair
 from bench.data.annotations import write_annotations
 from bench.data.keypoints import MISSING
@@ -75,8 +76,7 @@ def l1_metric(monkeypatch):
         return MetricResult.from_scores(diff.mean(axis=(1, 2, 3)) / 255)
 
     METRICS.names()  # the lazy registration first
-    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, {"higher_is_better": False, "paper": "test",
-                                                                           "version": "1", "per_pair": True}))
+    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, MetricSpec(label="L1", higher_is_better=False, decimals=3, paper="test", version="1", per_pair=True)))
 
 
 def test_the_smallest_prepared_k_at_least_n_serves_n(tmp_path):

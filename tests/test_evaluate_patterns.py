@@ -31,7 +31,7 @@ def test_nted_names_give_the_numbers_of_single_images(tmp_path, dataset, l1_metr
     nted = write_generated(tmp_path / "nted", dataset, source_side=True, name=lambda a, b: f"{a[:-4]}_2_{b[:-4]}_vis.png")
     ev_single, _ = run(tmp_path, dataset, single, metrics=("test-l1",))
     ev, out = run(tmp_path, dataset, nted, metrics=("test-l1",), pattern="{from_stem}_2_{to_stem}_vis.png")
-    assert ev.record["metrics"]["test-l1"]["value"] == ev_single.record["metrics"]["test-l1"]["value"] > 0.1
+    assert ev.record.metrics["test-l1"].value == ev_single.record.metrics["test-l1"].value > 0.1
     generated = json.loads(out.read_text())["generated"]
     assert generated["format"] == "pattern" and generated["pattern"] == "{from_stem}_2_{to_stem}_vis.png"
     assert generated["panel"] == "1/1" and generated["unmatched_files"] == 0
@@ -43,12 +43,12 @@ def test_panel_of_a_seven_panel_strip(tmp_path, dataset, l1_metric):
     casd.mkdir()
     for a, b in PAIRS:
         strip(dataset, a, b, read(single / generated_name(a, b)), 7, 7).save(casd / f"{a}___{b}_vis.png")
-    expected = run(tmp_path, dataset, single, metrics=("test-l1",))[0].record["metrics"]["test-l1"]["value"]
+    expected = run(tmp_path, dataset, single, metrics=("test-l1",))[0].record.metrics["test-l1"].value
     ev, _ = run(tmp_path, dataset, casd, metrics=("test-l1",), pattern="{from}___{to}_vis.png", panel="7/7")
-    assert ev.record["metrics"]["test-l1"]["value"] == expected and ev.record["generated"]["panel"] == "7/7"
+    assert ev.record.metrics["test-l1"].value == expected and ev.record.get("generated")["panel"] == "7/7"
     # by hand: panel 4 is the target itself, so its L1 to the target is 0
     ev, _ = run(tmp_path, dataset, casd, metrics=("test-l1",), pattern="{from}___{to}_vis.png", panel="4/7")
-    assert ev.record["metrics"]["test-l1"]["value"] == 0.0
+    assert ev.record.metrics["test-l1"].value == 0.0
 
 
 
@@ -63,7 +63,7 @@ def test_cli_pattern_and_panel_as_patn(tmp_path, dataset, l1_metric, capsys):
                           "--pattern", "{from}___{to}_vis.png", "--panel", "5/5"], capsys)
     assert code == 0
     by_patn, _ = run(tmp_path, dataset, patn, metrics=("test-l1",), format="patn")
-    assert json.loads(out.read_text())["metrics"]["test-l1"]["value"] == by_patn.record["metrics"]["test-l1"]["value"]
+    assert json.loads(out.read_text())["metrics"]["test-l1"]["value"] == by_patn.record.metrics["test-l1"].value
 
 
 @pytest.mark.parametrize("options, message", [

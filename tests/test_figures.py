@@ -13,8 +13,8 @@ from bench.cli import app
 from bench.data.annotations import write_annotations, write_pairs
 from bench.data.draw import pose_image
 from bench.errors import BenchError, DataError
-from bench.figures import (DPI, PanelGrid, bar_charts, loss_curves, loss_totals, qualitative_figure,
-                           read_train_log, save_figure)
+from bench.figures import DPI, PanelGrid, bar_charts, loss_curves, loss_totals, qualitative_figure, save_figure
+from bench.train.log import read_train_log
 
 SIZE = (128, 64)
 NAMES = ["0001_c1s1_000001_01.jpg", "0001_c2s1_000002_01.jpg", "0002_c1s1_000003_01.jpg", "0002_c3s1_000004_01.jpg"]

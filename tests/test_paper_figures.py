@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cli.train import train
+from bench.train.run import train
 from bench.data.splits import prepare
 from bench.data.synth import synthesize
 from bench.errors import BenchError

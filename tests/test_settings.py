@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli.train import generate, train
+from bench.train.run import generate, train
 from bench.data.splits import MultiSourceConfig, prepare
 from bench.data.synth import synthesize
 from bench.errors import BenchError
@@ -120,12 +120,13 @@ def test_lakhal_table_3_stage_one_row_is_measured(scored):
 def test_lakhal_timings_are_filled_by_profile_records(tmp_path):
     """The profile stage's record (pipelines/profile.py) fills Lakhal et al.'s Text Sec. 3 time per sample."""
     from bench.models.profile import profile
+    from bench.results import write_record
     from pipelines.profile import record
 
     for model in ("vdg", "vdg-munet"):
         result = profile(model, dataset="market", iters=1, warmup=0, progress=False, width=0.125)
-        (tmp_path / f"{model}.json").write_text(json.dumps(record(model, result)))
-        assert record(model, result)["metrics"]["time_ms"]["value"] == pytest.approx(1000 * result["seconds_per_batch"])
+        write_record(tmp_path / f"{model}.json", record(model, result))
+        assert record(model, result).metrics["time_ms"].value == pytest.approx(1000 * result["seconds_per_batch"])
     md, _ = paper_table(load_published(REPO / "results" / "published.csv"), load_results(tmp_path),
                         "lakhal2018munet", "Text Sec. 3")
     measured = json.loads((tmp_path / "vdg.json").read_text())["metrics"]["time_ms"]["value"]

@@ -23,10 +23,19 @@ def generator_params(name: str, dataset: str) -> int:
     from bench.models import count_parameters, create_model
     from bench.registry import MODELS
 
-    builder = MODELS.get(name).meta.get("generator_builder")
+    builder = MODELS.get(name).meta.generator_builder
     with torch.device("meta"):
         generator = builder(dataset) if builder else create_model(name, dataset).generator
     return count_parameters(generator)
+
+
+def model_docs(name: str) -> str | None:
+    """docs/models/<module>.md, the notes of the module that registers ``name``, if it has one."""
+    from bench.plugins import MODEL_PLUGINS
+
+    module = MODEL_PLUGINS.get(name)
+    path = f"docs/models/{module.rsplit('.', 1)[-1]}.md" if module else None
+    return path if path and (Path(__file__).resolve().parents[2] / path).is_file() else None
 
 
 def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
@@ -40,8 +49,9 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "params": {d: generator_params(name, d) for d in DATASETS},
-            "paper": entry.paper,
-            **({"paper_rows": entry.meta["paper_rows"]} if "paper_rows" in entry.meta else {}),
+            "paper": entry.meta.paper,
+            **({"paper_rows": entry.meta.paper_rows} if entry.meta.paper_rows is not None else {}),
+            "docs": model_docs(name),
         })
     return rows
 
@@ -49,7 +59,8 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
 def _print_table(rows: list[dict[str, Any]]) -> None:
     """Plain aligned columns: readable in a terminal and when piped (no wrapping)."""
     header = ("model", "G params market", "G params deepfashion", "paper")
-    lines = [(r["name"], f"{r['params']['market']:,}", f"{r['params']['deepfashion']:,}", r["paper"]) for r in rows]
+    lines = [(r["name"], f"{r['params']['market']:,}", f"{r['params']['deepfashion']:,}",
+              r["paper"] + (f"  [{r['docs']}]" if r["docs"] else "")) for r in rows]
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
     for name, market, fashion, paper in [header, *lines]:
         typer.echo(f"{name:<{widths[0]}}  {market:>{widths[1]}}  {fashion:>{widths[2]}}  {paper}")

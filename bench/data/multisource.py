@@ -102,7 +102,7 @@ class SingleSourceView(Dataset):
 def takes_multiple_sources(model_name: str) -> bool:
     from bench.registry import MODELS
 
-    return bool(MODELS.get(model_name).meta.get("multi_source", False))
+    return MODELS.get(model_name).meta.multi_source
 
 
 def check_model_sources(model_name: str, n: int) -> None:

@@ -1,13 +1,9 @@
-"""The metric registry: importing this package registers every metric.
-
-``create_metric(name)`` / ``list_metrics()`` mirror the model factory.
+"""The metrics. ``bench.plugins`` says which module registers each name; a metric's module
+is imported only when it is looked up, so importing this package loads no metric.
 """
 from __future__ import annotations
 
 from bench.registry import METRICS
-from bench.metrics import pckh  # noqa: F401  (registers pckh)
-from bench.metrics import inception, lpips  # noqa: F401  (registers is, mask-is, fid, lpips, mask-lpips)
-from bench.metrics import psnr, ssim  # noqa: F401  (registers ssim, mask-ssim, psnr, mask-psnr, psnr-uint8-wrap)
 
 
 def list_metrics(pattern: str = "*") -> list[str]:

@@ -3,7 +3,7 @@
 ``bench evaluate`` loads the generated images and their ground truth once into an
 :class:`EvalInputs` and calls each requested metric on it. A metric is a plain
 function ``fn(inputs, protocol) -> MetricResult`` registered in ``METRICS`` with
-its metadata (``higher_is_better``, ``paper``, ``version``, ``per_pair``).
+its :class:`bench.cards.MetricSpec` (``bench/metrics/specs.py``).
 Per-pair metrics return the score of every pair (kept for paired statistics);
 set-level metrics (IS, FID, PCKh) return only the value.
 A metric that cannot run (missing weights, no estimator) returns
@@ -11,6 +11,7 @@ A metric that cannot run (missing weights, no estimator) returns
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +32,18 @@ class EvalInputs:
     layout: DatasetLayout  # where the dataset lives (train images for FID, annotations)
     device: str = "cpu"
     sources: np.ndarray | None = None  # (N, H, W, 3) uint8 source images, when a metric needs them
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. predicted keypoints for PCKh
+    weights_dir: str | None = None  # pretrained metric weights (else $BENCH_WEIGHTS_DIR / the torch hub cache)
+    cache_dir: str | None = None  # cached reference statistics (FID)
+    progress: bool | None = None  # progress bars on stderr; None: when stderr is a terminal
+    pose_estimator: Any = None  # PCKh's estimator (bench.pose_estimator); None: PCKh unavailable
+    pose_names: list[str] | None = None  # one key per generated image for the estimator (default from___to)
     _masks: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def show_progress(self) -> bool:
+        return sys.stderr.isatty() if self.progress is None else self.progress
 
     def target_masks(self) -> np.ndarray:
         """(N, H, W) bool PG2 masks of the target keypoints in the dataset frame (protocol.md §4),

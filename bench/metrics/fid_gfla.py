@@ -141,7 +141,7 @@ def frechet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nda
 def _network(inputs: EvalInputs, network: nn.Module | None) -> tuple[nn.Module, str | None]:
     if network is not None:
         return network, None
-    path = weights.require(WEIGHTS, inputs.extra.get("weights_dir"))
+    path = weights.require(WEIGHTS, inputs.weights_dir)
     return load_network(path, inputs.device), str(path)
 
 
@@ -166,7 +166,7 @@ def fid_gfla(inputs: EvalInputs, protocol: Protocol, network: nn.Module | None =
     n_ref, n_gen = used_count(len(dataset))[1], used_count(len(inputs.generated))[1]
     if n_ref < 2 or n_gen < 2:
         return MetricResult.unavailable("FID needs at least 2 generated and 2 reference images")
-    progress = bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    progress = inputs.show_progress()
 
     def compute() -> dict[str, np.ndarray]:
         mu, sigma = statistics(activations(dataset, net, inputs.device, progress))

@@ -53,17 +53,16 @@ from bench.io import atomic_path
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.geometry import PAD, Geometry, geometry_of, resize_image
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, METRIC_SPECS
 from bench.registry import METRICS
 
 INCEPTION = "inception-v3-compat"
 IS_SPLITS = 10
 FASHION_PAD = PAD  # px of white per side: 176 -> 256 (PATN getMetrics_fashion.py; bench/metrics/geometry.py)
-KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 2020  # torch-fidelity 0.4 defaults.py (kid_*, rng_seed)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FID_REFERENCES = ("train", "test-targets")
 _EXTRACTOR_WEIGHTS = {INCEPTION: "inception-fidelity"}  # extractor -> bench.weights name
 _FIDELITY_VERSION = version("torch-fidelity")
-_VERSION = f"torch-fidelity {_FIDELITY_VERSION} {INCEPTION}"
 
 
 # ----------------------------------------------------------------------------- torch-fidelity, imported on use
@@ -230,7 +229,7 @@ def _str(path: Path | None) -> str | None:
 
 
 def _verbose(inputs: EvalInputs) -> bool:
-    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    return inputs.show_progress()
 
 
 # ----------------------------------------------------------------------------- IS
@@ -253,13 +252,12 @@ def _is_result(logits: torch.Tensor, **details) -> MetricResult:
     return MetricResult(mean, details={"std": std, "splits": IS_SPLITS, "n": len(logits), **details})
 
 
-@METRICS.register("is", higher_is_better=True, paper="Salimans et al. 2016; PG2/PATN protocol",
-                  version=f"{_VERSION} logits_unbiased, 10 splits in order", per_pair=False)
+@METRICS.register("is", METRIC_SPECS["is"])
 def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     if (few := _too_few_for_is(inputs)) is not None:
         return few
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad = fashion_pad(inputs, protocol, "is")
@@ -267,14 +265,12 @@ def inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INC
     return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=pad)
 
 
-@METRICS.register("mask-is", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask-IS; PATN protocol",
-                  version=f"{_VERSION} logits_unbiased, 10 splits in order, PG2 target mask, black background",
-                  per_pair=False)
+@METRICS.register("mask-is", METRIC_SPECS["mask-is"])
 def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     if (few := _too_few_for_is(inputs)) is not None:
         return few
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad = fashion_pad(inputs, protocol, "mask-is")
@@ -297,8 +293,8 @@ def frechet_distance(stats1: dict[str, np.ndarray], stats2: dict[str, np.ndarray
 
 
 def cache_dir(inputs: EvalInputs) -> Path:
-    if inputs.extra.get("cache_dir"):
-        return Path(inputs.extra["cache_dir"]) / "fid"
+    if inputs.cache_dir:
+        return Path(inputs.cache_dir) / "fid"
     if os.environ.get("BENCH_CACHE_DIR"):
         return Path(os.environ["BENCH_CACHE_DIR"]) / "fid"
     return Path.home() / ".cache" / "posetransferbench" / "fid"
@@ -384,10 +380,7 @@ def reference_features(inputs: EvalInputs, protocol: Protocol, extractor: str, w
     return dataset, described, features[layer]
 
 
-@METRICS.register("fid", higher_is_better=False, paper="Heusel et al. 2017; GFLA protocol (Ren et al. 2020)",
-                  version=f"protocol.fid_convention: torch-fidelity = {_VERSION} pool 2048 (TF-FID weights), all images; "
-                          "gfla-script = GFLA script/metrics.py (bench/metrics/fid_gfla.py); reference = protocol.fid_reference",
-                  per_pair=False)
+@METRICS.register("fid", METRIC_SPECS["fid"])
 def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION, network: torch.nn.Module | None = None) -> MetricResult:
     """FID under ``protocol.fid_convention``; ``network`` replaces the gfla-script extractor (tests)."""
     _check_reference(protocol)
@@ -396,7 +389,7 @@ def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION, netw
 
         return fid_gfla.fid_gfla(inputs, protocol, network)
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad, layer = fashion_pad(inputs, protocol, "fid"), feature_layer(extractor, "fid")
@@ -438,14 +431,11 @@ def kid_from_features(generated: torch.Tensor, reference: torch.Tensor, subsets:
     return out[kid.KEY_METRIC_KID_MEAN], out[kid.KEY_METRIC_KID_STD], size
 
 
-@METRICS.register("kid", higher_is_better=False, paper="Binkowski et al. 2018 (KID); torch-fidelity",
-                  version=f"{_VERSION} pool 2048 (TF-FID weights), kid_features_to_metric: degree 3, coef0 1, "
-                          f"{KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, n), seed {KID_SEED}; reference = protocol.fid_reference",
-                  per_pair=False)
+@METRICS.register("kid", METRIC_SPECS["kid"])
 def kid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION) -> MetricResult:
     _check_reference(protocol)
     try:
-        weights_path = extractor_weights(extractor, inputs.extra.get("weights_dir"))
+        weights_path = extractor_weights(extractor, inputs.weights_dir)
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     pad, layer = fashion_pad(inputs, protocol, "kid"), feature_layer(extractor, "fid")

@@ -28,9 +28,8 @@ from bench._torchvision_compat import import_torchvision
 from bench.errors import BenchError
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
-
-_VERSION = "lpips 0.1.4 LPIPS(net='alex', version='0.1'), inputs in [-1,1], every pair"
 
 
 def alexnet_trunk_state(trunk: torch.nn.Module, torchvision_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -90,7 +89,7 @@ def lpips_scores(
 def _network(inputs: EvalInputs, network: torch.nn.Module | None) -> torch.nn.Module:
     if network is not None:
         return network
-    path = weights.require("alexnet", inputs.extra.get("weights_dir"))
+    path = weights.require("alexnet", inputs.weights_dir)
     return cached_network(str(path), inputs.device)
 
 
@@ -100,18 +99,16 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
     except weights.WeightsMissing as err:
         return MetricResult.unavailable(str(err))
     masks = inputs.target_masks() if masked else None  # only once the network is there
-    progress = bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    progress = inputs.show_progress()
     scores = lpips_scores(net, inputs.generated, inputs.targets, masks, protocol.batch_size, inputs.device, progress)
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
 
 
-@METRICS.register("lpips", higher_is_better=False, paper="Zhang et al. 2018; GFLA protocol (Ren et al. 2020)",
-                  version=_VERSION, per_pair=True)
+@METRICS.register("lpips", METRIC_SPECS["lpips"])
 def lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
     return _score(inputs, protocol, network, masked=False)
 
 
-@METRICS.register("mask-lpips", higher_is_better=False, paper="GFLA script/metrics.py --calculate_mask (Ren et al. 2020)",
-                  version=f"{_VERSION}, PG2 target mask applied in [-1,1] (grey background)", per_pair=True)
+@METRICS.register("mask-lpips", METRIC_SPECS["mask-lpips"])
 def mask_lpips_metric(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | None = None) -> MetricResult:
     return _score(inputs, protocol, network, masked=True)

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from bench.data.keypoints import HEAD, MISSING, NUM_KEYPOINTS
+from bench.data.naming import pair_stem
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 
@@ -74,26 +76,20 @@ def pckh(pred: np.ndarray, target: np.ndarray, alpha: float = 0.5) -> tuple[floa
     return (n_correct / total if total else None), details
 
 
-@METRICS.register(
-    "pckh",
-    higher_is_better=True,
-    paper="Zhu et al. 2019 (PATN), tool/calPCKH_market.py; head-box PCKh with alpha 0.5",
-    version="1",
-    per_pair=False,
-)
+@METRICS.register("pckh", METRIC_SPECS["pckh"])
 def pckh_metric(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
-    """PCKh of the pose estimator in ``inputs.extra["pose_estimator"]`` on the generated images.
+    """PCKh of the pose estimator in ``inputs.pose_estimator`` on the generated images.
 
-    The estimator is given ``inputs.extra["pose_names"]`` (one key per image, used by the
+    The estimator is given ``inputs.pose_names`` (one key per image, used by the
     CSV estimator to find its rows; defaults to ``from___to``).
     """
-    estimator = inputs.extra.get("pose_estimator")
+    estimator = inputs.pose_estimator
     if estimator is None:
         return MetricResult.unavailable(
             "no pose estimator: pass --estimator csv:PATH (OpenPose keypoints of the generated images) "
             "heatmap:PATH (a checkpoint from `bench pose train`) or rtmpose (an off-the-shelf RTMPose model)"
         )
-    names = inputs.extra.get("pose_names") or [f"{a}___{b}" for a, b in inputs.pairs]
+    names = inputs.pose_names or [pair_stem(a, b) for a, b in inputs.pairs]
     pred = estimator.predict(inputs.generated, names)
     value, details = pckh(pred, inputs.target_keypoints, alpha=0.5)
     details["estimator"] = estimator.name

@@ -34,6 +34,7 @@ import torch
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.protocol import Protocol
 from bench.metrics.ssim import check_pairs, map_chunks, target_masks
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 PEAK = 255
@@ -78,24 +79,18 @@ def _result(scores: np.ndarray, **details) -> MetricResult:
                                     identical=int(np.isposinf(scores).sum()), **details)
 
 
-@METRICS.register("psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1); GFLA / PG2 compare_psnr",
-                  version="10*log10(255^2/MSE), float MSE per pair, mean over pairs (skimage peak_signal_noise_ratio)",
-                  per_pair=True, convention="float")
+@METRICS.register("psnr", METRIC_SPECS["psnr"])
 def psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     return _result(psnr_scores(inputs.generated, inputs.targets))
 
 
-@METRICS.register("mask-psnr", higher_is_better=True, paper="Tang et al. AAAI 2021 (Table 1, Market Mask-PSNR)",
-                  version="psnr of both images times the PG2 target mask (black background), MSE over the whole frame",
-                  per_pair=True, convention="float, masked images")
+@METRICS.register("mask-psnr", METRIC_SPECS["mask-psnr"])
 def mask_psnr(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     masks = target_masks(inputs)
     return _result(psnr_scores(inputs.generated, inputs.targets, masks), masked=True)
 
 
-@METRICS.register("psnr-uint8-wrap", higher_is_better=True, paper="PISE util/psnr.py (Zhang et al. 2021); PoNA Table I values",
-                  version="((orig - target)**2).mean() on uint8 (wraps mod 256), 20*log10(255) - 10*log10(mse)",
-                  per_pair=True, convention="uint8-wrap: inflated, >= 24.07 dB for any images; only to compare with PoNA/PISE")
+@METRICS.register("psnr-uint8-wrap", METRIC_SPECS["psnr-uint8-wrap"])
 def psnr_uint8_wrap(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     """The PoNA / PISE PSNR: uint8 overflow makes it ~28 dB on Market whatever the generator (not a real PSNR)."""
     return _result(wrapped_psnr_scores(inputs.generated, inputs.targets), convention="uint8-wrap")

@@ -8,77 +8,7 @@ data_range=generated.max() - generated.min())``: per-channel SSIM maps with
 Gaussian-weighted statistics, a border of 5 px cropped, averaged over the map and
 then over the three channels; the score is the mean over pairs.
 
-Two kernel conventions (``Protocol.ssim_kernel``):
-
-- ``legacy-13``: scikit-image <= 0.14 (PATN pins 0.14.2, pose-gan 0.13.1) filters
-  with ``scipy.ndimage.gaussian_filter(sigma=1.5)`` and scipy's default
-  ``truncate=4.0``: radius 6, 13 taps; the crop still uses ``win_size=11``
-  (5 px). Read from ``skimage/measure/_structural_similarity.py`` of that era
-  ("this ends up giving a 13-tap rather than 11-tap Gaussian").
-- ``skimage-11``: scikit-image >= 0.15 passes ``truncate=3.5``: radius 5, 11
-  taps, crop 5 px (today's ``skimage.metrics.structural_similarity``).
-
-Both filter with scipy's ``mode='reflect'`` (``d c b a | a b c d``).
-
-DeepFashion, geometry ``patn`` (PATN ``getMetrics_fashion.py`` ``addBounding``; the
-other geometries pad nothing, see bench/metrics/geometry.py): each 176-wide
-image gets 40 white columns per side, so SSIM is taken at 256x256. For
-mask-SSIM the padded columns are *black*: they lie outside the target mask, and
-masking is done in the padded frame (the 256x256 frame of the pose-gan
-annotations, where the mask of the shifted keypoints is zero there). PATN itself
-reports no mask metric on DeepFashion.
-
-mask-SSIM: both images multiplied by the PG2 mask of the *target* keypoints
-(background black), ``data_range`` from the masked generated image.
-
-A constant generated image has ``data_range`` 0, so C1 = C2 = 0 and SSIM is
-0/0 wherever a window of the target is flat too (scikit-image returns nan for
-such an image, or ~0 when no target window is flat). Its score is nan; the
-metric's value is the mean over the other pairs and ``details`` counts them
-(the authors' ``np.mean`` would have turned the whole result into nan).
-
-How it is fast: the Gaussian filter is separable and only the cropped part of
-each filtered map is ever used. Instead of the five maps x, y, x², y², xy we
-filter four: s = x + y, d = x - y, s², d²; then ux² + uy² = (us² + ud²) / 2,
-2 ux uy = (us² - ud²) / 2, vx + vy = (vs + vd) / 2 and 2 vxy = (vs - vd) / 2.
-Two implementations. The default (precision "float64") is the compiled kernel
-of :mod:`bench.metrics.pixel_kernel` (the same four maps, per pair, only the
-windows that reach its support), exact and the fastest. The other is kept for
-the "checked" and "float32" options:
-
-- float32 (:func:`ssim_float32`): uint8 planes laid out (H, W, C, pairs) so that
-  maps, channels and pairs are innermost; two depthwise ``conv2d`` (1 x K then
-  K x 1) in the channels-last layout oneDNN vectorises; every elementwise step
-  runs on runs of C * pairs contiguous floats. s and d are centred on each
-  image-channel's integer mean (variances ignore the shift; float32 keeps bits).
-
-Precision (``precision=`` of :func:`ssim_scores`):
-
-- "float64" matches scikit-image to ~1e-13 (1e-9 when data_range is 1).
-- "float32" alone is not enough: a local variance E[v²] - E[v]² is computed with
-  an error of order u * E[v²] (u = 2**-24), and E[v²] - the local mean's
-  distance to the centre, squared - can be 65025 where C2 = 2 (0.03 * 255)² is 117.
-  Measured: 5e-5 on near-constant generated images (data_range 1), 9e-5 on the
-  adversarial scenes of tests/metrics/test_ssim.py, ~1e-7 on generator outputs.
-- "checked" computes float32 and, per pair, the first-order effect of
-  those errors on the score: with Q = E[v²] as filtered, a variance error
-  u * Q_s moves the score by 2 vd / B² times it and u * Q_d by 2 (vs + C2) / B²
-  (B = vs + vd + C2), so ``estimate = mean over map and channels of
-  2u (Q_s vd + Q_d (vs + C2)) / B²``. A pair keeps its float32 score only if
-  ``KAPPA * estimate + FLOOR <= tolerance`` (1e-5), else it is recomputed in
-  float64. KAPPA = 16 covers the systematic error of flat windows (every window
-  of a constant value is rounded alike, so nothing averages out): over all
-  constants v in [-510, 510] the float32 variance is within 11.6 u v² of 0
-  (tests/metrics/test_ssim.py checks this); elsewhere rounding varies from pixel
-  to pixel and averages out (measured error / estimate <= 6.5 on piecewise-flat
-  images, <= 3 on generator outputs). FLOOR = 5e-7 covers rounding in the final
-  ratio (measured <= 5e-8). This is an estimate with a safety factor, not a proof;
-  on the pairs tried the "checked" error stayed below 2e-7. Generator outputs
-  against their targets are mostly kept in float32 (0-5% recomputed for five
-  of six synthetic-Market generators, 23% for one, all pairs of an untrained one
-  whose images have data_range 1); two different real photographs mostly are not
-  (65% of Market, 80% of DeepFashion pairs recomputed), so on such data
-  "checked" costs more than "float64" alone.
+Notes on the original code, what differs and the open gaps: docs/metrics/ssim.md.
 """
 from __future__ import annotations
 
@@ -96,6 +26,7 @@ from tqdm import tqdm
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.geometry import PAD, geometry_of
 from bench.metrics.protocol import Protocol
+from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
 SIGMA = 1.5
@@ -373,7 +304,7 @@ def target_masks(inputs: EvalInputs) -> np.ndarray:
 
 
 def _progress(inputs: EvalInputs) -> bool:
-    return bool(inputs.extra.get("progress", sys.stderr.isatty()))
+    return inputs.show_progress()
 
 
 def _result(scores: np.ndarray, **details) -> MetricResult:
@@ -381,21 +312,14 @@ def _result(scores: np.ndarray, **details) -> MetricResult:
     return MetricResult.from_scores(scores, undefined="every generated image is constant (SSIM undefined)", **details)
 
 
-_SSIM_CALL = ("compare_ssim(reference, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
-              "multichannel=True, data_range=generated.max()-generated.min())")
-
-
-@METRICS.register("ssim", higher_is_better=True, paper="Wang et al. 2004; pose-gan / PATN getMetrics protocol",
-                  version=f"{_SSIM_CALL}; kernel per protocol.ssim_kernel; DeepFashion per protocol.fashion_geometry (patn: padded white to 256x256)", per_pair=True)
+@METRICS.register("ssim", METRIC_SPECS["ssim"])
 def ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     pad, counts = fashion_pad(inputs, protocol), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, pad=pad, progress=_progress(inputs), details=counts)
     return _result(scores, kernel=protocol.ssim_kernel, pad=pad, **counts)
 
 
-@METRICS.register("mask-ssim", higher_is_better=True, paper="Ma et al. 2017 (PG2) mask; pose-gan / PATN getMetrics_market.py",
-                  version=f"{_SSIM_CALL} on images times the PG2 target mask (black background); "
-                          "DeepFashion per protocol.fashion_geometry (patn: padded black to 256x256)", per_pair=True)
+@METRICS.register("mask-ssim", METRIC_SPECS["mask-ssim"])
 def mask_ssim(inputs: EvalInputs, protocol: Protocol) -> MetricResult:
     pad, counts = fashion_pad(inputs, protocol, "mask-ssim"), {}
     scores = ssim_scores(inputs.generated, inputs.targets, protocol.ssim_kernel, masks=target_masks(inputs), pad=pad,

@@ -30,9 +30,10 @@ from typing import Any
 
 import yaml
 
+from bench.data.layout import KINDS
 from bench.errors import BenchError, DataError
 
-DATASET_KINDS = ("market", "deepfashion")
+DATASET_KINDS = tuple(KINDS)  # ("market", "deepfashion"): bench.data.layout is the one home
 
 
 AMP_MODES = ("off", "bf16", "fp16")

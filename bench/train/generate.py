@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from bench.data.naming import pair_image_name
 from bench.errors import BenchError, DataError
 from bench.io import atomic_path, atomic_write_json, device_name, provenance
 from bench.models.base import PoseTransferModel
@@ -43,8 +44,7 @@ CONVERSIONS = {
 }
 
 
-def image_name(source: str, target: str) -> str:
-    return f"{source}___{target}.png"
+image_name = pair_image_name  # the name rule lives in bench.data.naming
 
 
 def to_uint8(images: torch.Tensor, conversion: str = "round") -> np.ndarray:

@@ -65,7 +65,7 @@ def measure(cfg: StepTimeConfig, progress: bool = True) -> list[dict[str, Any]]:
     from bench.registry import MODELS
 
     layout = DatasetLayout.open(cfg.dataset, cfg.pairs_dir)
-    names = [m for m in cfg.models if MODELS.get(m).meta.get("trainable") is not False]
+    names = [m for m in cfg.models if MODELS.get(m).meta.trainable]
     built = {}
     for name in names:
         trainer, batches, config = _trainer(name, cfg, layout)

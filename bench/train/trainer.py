@@ -54,6 +54,7 @@ from bench.errors import BenchError
 from bench.io import (atomic_write_json, atomic_write_text, check_replaceable, claim_folder, clean_stale_temporaries,
                       device_name, provenance)
 from bench.models.base import Batch, PoseTransferModel
+from bench.train.log import LOG
 from bench.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint, seed_everything
 from bench.train.config import TrainConfig
 from bench.train.distributed import DistInfo, barrier, gather_objects, mean_over_ranks, resolve_device
@@ -63,7 +64,6 @@ from bench.train.validation import BEST, Validation
 
 CHECKPOINT = "checkpoint.pt"
 FINAL = "model.pt"
-LOG = "train_log.csv"
 META = "meta.json"
 #: Config keys a resumed run may change (everything else must match the checkpoint).
 RESUMABLE_CHANGES = ("iterations", "log_every", "ckpt_every", "num_workers", "device", "threads",

@@ -46,10 +46,10 @@ class Validation:
         from bench.registry import METRICS
 
         entry = METRICS.get(self.metric)
-        if not entry.meta.get("per_pair"):
+        if not entry.meta.per_pair:
             raise BenchError(f"validation metric {self.metric!r} is set-level; choose a per-pair metric "
                              "(ssim, mask-ssim, psnr, ...), which needs no weights and few images")
-        self.higher = bool(entry.higher_is_better)
+        self.higher = entry.meta.higher_is_better
         if len(self.dataset) == 0:
             raise BenchError(f"the validation split {self.listing or ''} is empty")
 
@@ -81,7 +81,7 @@ class Validation:
         finally:
             model.train()
         inputs = EvalInputs(np.concatenate(generated), np.concatenate(targets), np.concatenate(keypoints), pairs,
-                            self.layout, str(device), extra={"progress": False})
+                            self.layout, str(device), progress=False)
         result = METRICS.get(self.metric).constructor(inputs, get_protocol(self.protocol))
         if result.value is None:
             raise BenchError(f"validation {self.metric} is undefined: {result.reason}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from baselines.flow import block_extractor, resample2d, sampling_correctness
+from baselines.layers.flow import block_extractor, resample2d, sampling_correctness
 from bench.models import create_model
 
 

@@ -115,7 +115,8 @@ def make_inputs(root, kind="market", n=53, n_targets=20, seed=0, **extra) -> Eva
         target_keypoints=random_keypoints(rng, n, size),
         pairs=[(f"s{i}.jpg", f"t{i % n_targets:03d}.jpg") for i in range(n)],
         layout=DatasetLayout(root, KINDS[kind]),
-        extra={"cache_dir": str(root / "cache"), **extra},
+        cache_dir=str(root / "cache"),
+        **extra,
     )
 
 
@@ -253,9 +254,9 @@ def test_local_inception_weights_are_handed_to_torch_fidelity(tmp_path, empty_hu
 def test_registered_with_metadata():
     from bench.registry import METRICS
 
-    assert METRICS.get("is").higher_is_better and METRICS.get("mask-is").higher_is_better
-    assert not METRICS.get("fid").higher_is_better
-    assert not any(METRICS.get(n).per_pair for n in ("is", "mask-is", "fid"))
+    assert METRICS.get("is").meta.higher_is_better and METRICS.get("mask-is").meta.higher_is_better
+    assert not METRICS.get("fid").meta.higher_is_better
+    assert not any(METRICS.get(n).meta.per_pair for n in ("is", "mask-is", "fid"))
 
 
 def test_real_inception_runs_from_a_local_file_without_download(tmp_path, empty_hub, monkeypatch, trust_weights):

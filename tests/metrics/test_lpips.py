@@ -107,7 +107,7 @@ def test_metric_uses_weights_dir(tmp_path, inputs, empty_hub, trust_weights):
     path.parent.mkdir()
     torch.save({f"features.{k}": v for k, v in tv.models.alexnet().features.state_dict().items()}, path)
     trust_weights("alexnet", path)
-    inputs.extra["weights_dir"] = str(path.parent)
+    inputs.weights_dir = str(path.parent)
     result = lpips_metrics.lpips_metric(inputs, PROTOCOL)
     expected = one_by_one(lpips_metrics.build_network(path), inputs.generated, inputs.targets)
     np.testing.assert_allclose(result.per_pair, expected, rtol=1e-5, atol=1e-6)
@@ -132,4 +132,4 @@ def test_registered_per_pair_lower_is_better():
 
     for name in ("lpips", "mask-lpips"):
         entry = METRICS.get(name)
-        assert entry.per_pair and not entry.higher_is_better
+        assert entry.meta.per_pair and not entry.meta.higher_is_better

@@ -109,7 +109,7 @@ def test_registered_metrics(tmp_path, pairs, monkeypatch):
     np.testing.assert_allclose(masked.per_pair, psnr_scores(generated, targets, masks))
 
     wrapped = METRICS.get("psnr-uint8-wrap")
-    assert "uint8-wrap" in wrapped.convention and METRICS.get("psnr").convention == "float"
+    assert "uint8-wrap" in wrapped.meta.convention and METRICS.get("psnr").meta.convention == "float"
     result = wrapped.constructor(inputs, protocol)
     assert result.details["convention"] == "uint8-wrap"
     np.testing.assert_allclose(result.per_pair[keep], [pise_psnr(g, t) for g, t in zip(generated[keep], targets[keep])])

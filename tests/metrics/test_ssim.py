@@ -223,7 +223,7 @@ def test_registered_metrics_follow_the_protocol(tmp_path, scene_pairs, monkeypat
     m = masks[..., None].astype(np.uint8)
     np.testing.assert_allclose(masked.per_pair, [authors_ssim(t * mm, g * mm) for g, t, mm in zip(generated, targets, m)], atol=1e-5)
     entry = METRICS.get("mask-ssim")
-    assert entry.higher_is_better and entry.per_pair
+    assert entry.meta.higher_is_better and entry.meta.per_pair
 
 
 def test_mask_ssim_uses_the_pg2_masks_of_the_target_keypoints(tmp_path, scene_pairs):

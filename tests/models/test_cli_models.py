@@ -22,6 +22,7 @@ def test_models_json_lists_parameter_counts_per_dataset():
     assert rows["pona"]["params"]["deepfashion"] == 34_329_356
     assert rows["pona-b2"]["params"]["market"] == 23_311_497
     assert "Zhu et al." in rows["patn"]["paper"] and "PoNA" in rows["pona-wo-self"]["paper"]
+    assert rows["pona-b2"]["docs"] == "docs/models/pona.md" and rows["source-copy"]["docs"] is None
 
 
 def test_models_table_and_pattern():

@@ -13,7 +13,7 @@ from bench.registry import MODELS
 
 def meta_shapes(name, dataset, **config):
     with torch.device("meta"):
-        g = MODELS.get(name).generator_builder(dataset, **config)
+        g = MODELS.get(name).meta.generator_builder(dataset, **config)
     return {"model." + k: tuple(v.shape) for k, v in g.state_dict().items()}
 
 

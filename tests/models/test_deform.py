@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import deform
+from baselines.layers import deform
 from bench.data.keypoints import INDEX, MISSING
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from baselines.drender import (
+from baselines.layers.drender import (
     REFERENCE_EDGE_LENGTHS,
     DifferentiablePoseRenderer,
     beta_for_width,

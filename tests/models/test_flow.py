@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines.flow import (
+from baselines.layers.flow import (
     affine_regularization,
     block_extractor,
     local_attn_reshape,

@@ -80,13 +80,13 @@ def test_parameter_counts_are_the_originals(dataset, attention, total, flow, d):
     assert hand_counts(attention) == (total, flow)
     assert hand_discriminator(3 if dataset == "market" else 4) == d
     model = meta_model(dataset)
-    assert count_parameters(model.generator) == total == MODELS.get("gfla").param_counts[dataset]
+    assert count_parameters(model.generator) == total == MODELS.get("gfla").meta.param_counts[dataset]
     assert count_parameters(model.generator.flow_net) == flow
     assert count_parameters(model.discriminators["D"]) == d
     flow_stage = meta_model(dataset, stage="flow")
     assert count_parameters(flow_stage.generator) == flow and not flow_stage.discriminators
     with torch.device("meta"):
-        assert count_parameters(MODELS.get("gfla").generator_builder(dataset)) == total
+        assert count_parameters(MODELS.get("gfla").meta.generator_builder(dataset)) == total
 
 
 def test_architecture_details():

@@ -24,7 +24,7 @@ def test_keras_counts_by_hand():
 @pytest.mark.parametrize("fusion", ["attention", "average"])
 def test_parameter_counts_match_the_keras_layers(dataset, fusion):
     with torch.device("meta"):
-        generator = MODELS.get("msdefgan").generator_builder(dataset, fusion=fusion)
+        generator = MODELS.get("msdefgan").meta.generator_builder(dataset, fusion=fusion)
     assert count_parameters(generator) == keras_generator(dataset, fusion)
     # The pose renderer of the default model holds no parameters.
     assert count_parameters(generator.pose_renderer) == 0

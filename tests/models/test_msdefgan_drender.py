@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.drender import DifferentiablePoseRenderer
+from baselines.layers.drender import DifferentiablePoseRenderer
 from baselines.msdefgan_drender import PAPER_SETTINGS
 from bench.data.keypoints import INDEX, MISSING
 from bench.data.pose import heatmaps
@@ -51,7 +51,7 @@ def batch(k: int, n: int = 2, seed: int = 0, size=SIZE) -> dict:
 
 def test_registry_entry_and_paper_settings():
     entry = MODELS.get("msdefgan-drender")
-    assert "Horiuchi" in entry.paper and entry.multi_source
+    assert "Horiuchi" in entry.meta.paper and entry.meta.multi_source
     assert PAPER_SETTINGS["market"]["train_sources"] == 12 and PAPER_SETTINGS["market"]["eval_sources"] == (1, 3, 10)
     assert PAPER_SETTINGS["deepfashion"]["train_sources"] == 3 and PAPER_SETTINGS["deepfashion"]["eval_sources"] == (1, 3)
 
@@ -59,7 +59,7 @@ def test_registry_entry_and_paper_settings():
 @pytest.mark.parametrize("dataset, msdefgan", [("market", MSDEFGAN_MARKET), ("deepfashion", MSDEFGAN_FASHION)])
 def test_parameter_count_is_msdefgan_with_37_pose_channels_and_75_renderer_parameters(dataset, msdefgan):
     with torch.device("meta"):
-        generator = MODELS.get("msdefgan-drender").generator_builder(dataset)
+        generator = MODELS.get("msdefgan-drender").meta.generator_builder(dataset)
     renderer = generator.pose_renderer.renderer
     assert isinstance(renderer, DifferentiablePoseRenderer) and count_parameters(renderer) == 18 + 3 * 19
     # The first 3x3 convolution (64 filters) of the appearance encoder sees 19 more channels,

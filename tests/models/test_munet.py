@@ -227,7 +227,7 @@ def test_vdg_shapes(name, dataset):
     out = model(_batch(SIZES[dataset]))
     assert out.shape == (1, 3, *SIZES[dataset])
     shapes = model.generator.stage1.skip_shapes()
-    kind = MODELS.get(name).skip_gate
+    kind = MODELS.get(name).meta.skip_gate
     for mask, (c, (h, w)) in zip(_masks(model), shapes, strict=True):
         expected = {"munet": (c, h, w), "munet-o": (1, h, w), "munet-g": (h // min(4, h), w // min(4, w))}[kind]
         assert mask.weight.shape == expected
@@ -283,7 +283,7 @@ def test_parameter_counts(name, dataset):
     with torch.device("meta"):
         model = create_model(name, dataset)
     assert count_parameters(model.generator) == expected
-    assert MODELS.get(name).param_counts[dataset] == expected
+    assert MODELS.get(name).meta.param_counts[dataset] == expected
     from bench.cli.models import generator_params
 
     assert generator_params(name, dataset) == expected
@@ -333,7 +333,7 @@ def test_defgan_training_steps_reduce_the_loss():
 def test_registration_and_bad_configuration():
     for name, (base, gate, rows) in munet.VARIANTS.items():
         entry = MODELS.get(name)
-        assert entry.skip_gate == gate and entry.base_model == base and "Table" in entry.paper_rows
+        assert entry.meta.skip_gate == gate and entry.meta.base_model == base and "Table" in entry.meta.paper_rows
     with pytest.raises(BenchError, match="skip_gate"):
         create_model("vdg-munet", "market", width=SMALL, skip_gate="munet-o")
     with pytest.raises(BenchError, match="input_pose"):

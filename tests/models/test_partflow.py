@@ -119,19 +119,19 @@ def test_parameter_counts_per_dataset(name, dataset, d_params):
     total, flows = HAND[name]
     model = meta_model(name, dataset)
     assert count_parameters(model.generator) == total == partflow.PARAM_COUNTS[name]
-    assert MODELS.get(name).param_counts[dataset] == total
+    assert MODELS.get(name).meta.param_counts[dataset] == total
     assert sum(count_parameters(b.flow_net) for b in model.generator.branches.values()) == flows
     assert count_parameters(model.discriminators["D"]) == d_params  # GFLA's ResDiscriminator, 3 / 4 blocks
     flow_stage = meta_model(name, dataset, stage="flow", vgg=False, lambda_regularization=0.01)
     assert count_parameters(flow_stage.generator) == flows and not flow_stage.discriminators
     with torch.device("meta"):
-        assert count_parameters(MODELS.get(name).generator_builder(dataset)) == total
+        assert count_parameters(MODELS.get(name).meta.generator_builder(dataset)) == total
 
 
 def test_reported_counts():
     assert partflow.PARAM_COUNTS == {"partflow": 24_632_192, "partflow-wo-part": 9_298_524,
                                      "partflow-wo-pnb": 24_590_912, "partflow-wo-hdcb": 23_745_152}
-    assert MODELS.get("partflow").paper == "Tang et al., AAAI 2021"
+    assert MODELS.get("partflow").meta.paper == "Tang et al., AAAI 2021"
 
 
 def test_ablations_build_and_differ_as_expected():

@@ -32,7 +32,7 @@ def resnet_discriminator_params(in_ch: int, ndf: int, norm: str, n_blocks: int =
 def test_generator_has_the_original_parameter_count(dataset, expected):
     model = meta_model("patn", dataset)
     assert count_parameters(model.generator) == expected
-    assert MODELS.get("patn").param_counts[dataset] == expected
+    assert MODELS.get("patn").meta.param_counts[dataset] == expected
     norm = {"market": "batch", "deepfashion": "instance"}[dataset]
     assert count_parameters(model.discriminators["D_PB"]) == resnet_discriminator_params(21, 64, norm)
     assert count_parameters(model.discriminators["D_PP"]) == resnet_discriminator_params(6, 64, norm)

@@ -112,7 +112,7 @@ def test_bench_models_reports_the_counts_at_each_dataset_size():
     from bench.cli.models import generator_params
 
     for dataset, (g1, g2, _) in EXPECTED.items():
-        assert generator_params("pg2", dataset) == g1 + g2 == MODELS.get("pg2").param_counts[dataset]
+        assert generator_params("pg2", dataset) == g1 + g2 == MODELS.get("pg2").meta.param_counts[dataset]
 
 
 # --------------------------------------------------------------------------------------

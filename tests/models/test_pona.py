@@ -14,7 +14,7 @@ from bench.registry import MODELS
 
 def meta_generator(name: str, dataset: str, **config) -> nn.Module:
     with torch.device("meta"):
-        return MODELS.get(name).generator_builder(dataset, **config)
+        return MODELS.get(name).meta.generator_builder(dataset, **config)
 
 
 @pytest.mark.parametrize("name, dataset, expected", [
@@ -111,7 +111,7 @@ def test_every_variant_builds_runs_and_reaches_the_table_rows(name):
     model = create_model(name, "market", width=0.125, perceptual=False)
     fake = model(random_batch(2))
     assert fake.shape == (2, 3, 32, 16)
-    assert MODELS.get(name).paper_rows.startswith("Table")
+    assert MODELS.get(name).meta.paper_rows.startswith("Table")
     assert model.metadata()["model"] == name
 
 

@@ -57,7 +57,7 @@ def test_parameter_counts_from_the_layer_list():
         # scale on concat(decoded l_i, Def-GAN skip, 512-ch pose code h_b) at 1/4, 1/2 and full size.
         heads = _conv(512 + 512 + 512, 3, 3, True) + _conv(256 + 256 + 512, 3, 3, True) + _conv(128 + 128 + 512, 3, 3, True)
         expected = count_parameters(defgan.generator) - _conv(128 + 128, 3, 3, True) + heads
-        assert count_parameters(sdgan.generator) == expected == published == MODELS.get("sdgan").param_counts[dataset]
+        assert count_parameters(sdgan.generator) == expected == published == MODELS.get("sdgan").meta.param_counts[dataset]
         # D2 is Def-GAN's D; D1 / D0 drop its deepest IN blocks (2 scalar-IN parameters each).
         d1 = _conv(42, 64, 4, True) + _conv(64, 128, 4, False) + 2 + _conv(128, 256, 4, False) + 2 + _conv(256, 1, 4, False)
         d0 = _conv(42, 64, 4, True) + _conv(64, 128, 4, False) + 2 + _conv(128, 1, 4, False)

@@ -36,13 +36,13 @@ def test_parameter_counts_match_the_keras_layers():
     assert keras_unet("market") == 36_072_533  # summed by hand from conditional_gan.py (warp_skip none)
     for dataset in ("market", "deepfashion"):
         with torch.device("meta"):
-            generator = MODELS.get("unet").generator_builder(dataset)
+            generator = MODELS.get("unet").meta.generator_builder(dataset)
         assert count_parameters(generator) == keras_unet(dataset)
     model = create_model("unet", "deepfashion")
     assert count_parameters(model.generator) == keras_unet("deepfashion") == 48_655_449
     assert count_parameters(model.discriminators) == 2_803_782
     # One stream and half-width skips: smaller than Def-GAN's two-stream generator.
-    assert count_parameters(model.generator) < MODELS.get("def-gan").param_counts["deepfashion"]
+    assert count_parameters(model.generator) < MODELS.get("def-gan").meta.param_counts["deepfashion"]
 
 
 @pytest.mark.parametrize("dataset, patches", [("market", (3, 1)), ("deepfashion", (7, 5))])

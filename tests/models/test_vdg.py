@@ -85,7 +85,7 @@ def test_expected_counts_follow_from_the_layers():
 def test_parameter_counts(name, dataset):
     counts = _counts(name, dataset)
     assert counts == EXPECTED[name, dataset]
-    assert MODELS.get(name).param_counts[dataset] == counts[0] + counts[1]
+    assert MODELS.get(name).meta.param_counts[dataset] == counts[0] + counts[1]
     from bench.cli.models import generator_params
 
     assert generator_params(name, dataset) == counts[0] + counts[1]
@@ -94,7 +94,7 @@ def test_parameter_counts(name, dataset):
 def test_registration():
     for name in ("vdg", "vdg-np"):
         entry = MODELS.get(name)
-        assert entry.paper == "Lakhal et al., ECCVW 2018"
+        assert entry.meta.paper == "Lakhal et al., ECCVW 2018"
 
 
 # --------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_generator_has_the_release_parameter_count(dataset, expected):
         model = create_model("vunet", dataset)
     g = model.generator
     assert count_parameters(g) == expected == VARIANT_COUNTS[dataset]
-    assert MODELS.get("vunet").param_counts[dataset] == expected
+    assert MODELS.get("vunet").meta.param_counts[dataset] == expected
     cfg = model.config
     assert tf_variable_count(cfg.spatial_size, cfg.box_factor, cfg.bottleneck_factor) == expected
     assert count_parameters(g.enc_down.tail_up) + count_parameters(g.enc_down.tail_block) == UNUSED_TAIL

@@ -299,7 +299,7 @@ def test_evaluate_with_rtmpose_and_the_caption_naming_it(model_file, tmp_path):
     for folder in (copies, black):
         out = tmp_path / "metrics" / f"{folder.name}.json"
         record = evaluate(EvalConfig(generated_dir=folder, dataset=root, out=out, metrics=("pckh",),
-                                     estimator=f"rtmpose:{model_file}", progress=False)).record
+                                     estimator=f"rtmpose:{model_file}", progress=False)).record.to_dict()
         values[folder.name] = record["metrics"]["pckh"]["value"]
         assert record["estimator"].startswith(f"rtmpose:{model_file} (sha256 ")
         assert record["metrics"]["pckh"]["details"]["estimator"] == record["estimator"]

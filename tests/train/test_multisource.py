@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from baselines.msdefgan import MSDefGANModel
-from bench.cli.train import generate, train
+from bench.cards import MetricSpec
+from bench.train.run import generate, train
 from bench.data.annotations import write_annotations
 from bench.data.keypoints import INDEX, MISSING
 from bench.data.multisource import pair_keys
@@ -88,8 +89,7 @@ def l1_metric(monkeypatch):
         return MetricResult.from_scores(diff.mean(axis=(1, 2, 3)) / 255)
 
     METRICS.names()
-    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, {"higher_is_better": False, "paper": "test",
-                                                                           "version": "1", "per_pair": True}))
+    monkeypatch.setitem(METRICS._entries, "test-l1", Entry("test-l1", l1, MetricSpec(label="L1", higher_is_better=False, decimals=3, paper="test", version="1", per_pair=True)))
 
 
 def test_three_source_batches_reach_the_model(market, run):

@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from bench.data.layout import KINDS
 from bench.errors import BenchError
 
 NORMS = ("batch", "instance")
 GAN_MODES = ("vanilla", "lsgan")
+DATA_SIZES = {name: kind.image_size for name, kind in KINDS.items()}  # (H, W); bench.data.layout is the one home
 
 
 def norm_layer(kind: str) -> Callable[[int], nn.Module]:
