@@ -154,12 +154,11 @@ class Scores:
     @classmethod
     def read(cls, record_path: Path) -> "Scores":
         from bench.compare import read_per_pair
+        from bench.results import metric_value, read_record
 
-        record = json.loads(record_path.read_text())
-        pairs, per_pair = read_per_pair(record_path.parent / record["per_pair_csv"])
-        values = {name: float(m["value"]) if m.get("value") is not None else math.nan
-                  for name, m in record["metrics"].items()}
-        return cls(pairs, per_pair, values)
+        record = read_record(record_path)
+        pairs, per_pair = read_per_pair(record_path.parent / record.get("per_pair_csv"))
+        return cls(pairs, per_pair, {name: metric_value(m) for name, m in record.metrics.items()})
 
 
 def interval(a: Scores, b: Scores, metric: str, n_boot: int, seed: int) -> tuple[float, float]:
@@ -340,13 +339,13 @@ def read_log(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def plot_curves(cfg: StudyConfig) -> Path | None:
     """One panel per model: the generator's and the discriminators' summed loss terms over the study run."""
-    from bench.figures import _pyplot, save_figure
+    from bench.figures import pyplot, save_figure
 
     logs = [(m, cfg.work / m / "run" / "train_log.csv") for m in cfg.budgets]
     logs = [(m, p) for m, p in logs if p.exists()]
     if not logs:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     cols = 6
     rows = math.ceil(len(logs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False)
@@ -354,9 +353,8 @@ def plot_curves(cfg: StudyConfig) -> Path | None:
         ax.axis("off")
     for ax, (model, path) in zip(axes.ravel(), logs):
         steps, terms = read_log(path)
-        for side in ("G", "D"):
-            parts = [v for k, v in terms.items() if k.startswith(f"{side}/")] if side == "G" else \
-                [v for k, v in terms.items() if not k.startswith("G/")]
+        for side in ("G", "D"):  # D: every discriminator's terms (PATN's D_PB and D_PP, ...)
+            parts = [v for k, v in terms.items() if k.split("/")[0].startswith(side)]
             if parts:
                 ax.plot(steps, np.sum(parts, axis=0), label=side, lw=1)
         ax.set_title(model, fontsize=9)

@@ -76,14 +76,14 @@ def _training_config(name: str, cfg: CheckConfig):
 
 def training_row(name: str, cfg: CheckConfig) -> dict[str, Any]:
     from bench.models import count_parameters, create_model
-    from bench.models.profile import _random_batch
+    from bench.models.profile import random_batch
     from bench.train.trainer import Trainer
 
     config = _training_config(name, cfg)
     torch.manual_seed(0)
     model = create_model(name, "market", **config.model)
     trainer = Trainer(model, _OneItem(), config, progress=False)
-    batch = _random_batch(config.batch_size, (128, 64), trainer.device)
+    batch = random_batch(config.batch_size, (128, 64), trainer.device)
     device = trainer.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -40,7 +40,7 @@ TITLE = 22  # pixels of the column-title band
 SUFFIXES = (".png", ".pdf")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
@@ -72,7 +72,7 @@ def save_figure(fig: "Figure", out: Path, *also: Path, kind: str = IMAGE) -> Pat
                 fig.savefig(tmp, format=fmt, dpi=DPI, facecolor="white",
                             metadata={"Software" if fmt == "png" else "Creator": SIGNATURE})
     finally:
-        _pyplot().close(fig)
+        pyplot().close(fig)
     return outs[0]
 
 
@@ -155,7 +155,7 @@ def qualitative_figure(dataset: Path, generated: dict[str, Path], pairs_dir: Pat
     scale = scale or display_scale(size)
     titles = ["source", "target pose", "ground truth", *generated]
     grid = PanelGrid(len(shown), len(titles), (size[0] * scale, size[1] * scale))
-    plt = _pyplot()
+    plt = pyplot()
     height, width = grid.size
     fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     for col, title in enumerate(titles):
@@ -202,7 +202,7 @@ def bar_chart(rows: "pd.DataFrame", metric: str) -> "Figure":
     from bench.leaderboard import higher_is_better
     from bench.metrics.specs import metric_label
 
-    plt = _pyplot()
+    plt = pyplot()
     rows = rows[rows["metric"] == metric]
     models, values = list(rows["model"]), [float(v) for v in rows["value"]]
     higher = rows["higher_is_better"].dropna()
@@ -276,7 +276,7 @@ def loss_totals(log: dict[str, np.ndarray]) -> str:
 
 def loss_curves(runs: list[Path]) -> "Figure":
     """One panel per network; colour = loss term, line style = run."""
-    plt = _pyplot()
+    plt = pyplot()
     logs = [(label, read_train_log(path)) for label, path in map(run_log, runs)]
     groups: dict[str, list[str]] = {}
     for _, log in logs:

@@ -54,9 +54,9 @@ def _image(t: torch.Tensor) -> np.ndarray:
 
 
 def _grid(rows: int, cols: int, titles: list[str], cell: tuple[float, float] = (1.2, 2.2)):
-    from bench.figures import _pyplot
+    from bench.figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(cols * cell[0], rows * cell[1]), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
@@ -110,7 +110,7 @@ def _forward_capturing(model, batch, module: torch.nn.Module, pick) -> tuple[tor
 
 def tang_relations(run: Path, dataset: Path, pairs_dir: Path | None = None, n: int = 4) -> "Figure":
     """Tang et al. Fig. 7: the PNB's relation maps for the target patch at the torso centre."""
-    from bench.figures import _pyplot
+    from bench.figures import pyplot
 
     layout, batch = _batch(dataset, pairs_dir, n)
     model, info = _model(run, layout.kind.name)
@@ -126,7 +126,7 @@ def tang_relations(run: Path, dataset: Path, pairs_dir: Path | None = None, n: i
     size = tuple(batch["target"].shape[-2:])
     titles = ["ground truth", "generated (query)"] + [f"relation map, {s}x{s} pool" for s in pnb.pools]
     fig, axes = _grid(len(batch["to"]), len(titles), titles)
-    plt = _pyplot()
+    plt = pyplot()
     for row in range(len(batch["to"])):
         y, x = _query(batch["target_keypoints"][row], size)
         fy, fx = min(y * feature[0] // size[0], feature[0] - 1), min(x * feature[1] // size[1], feature[1] - 1)
@@ -160,9 +160,9 @@ def first_skip_counts(run: Path, dataset: Path, pairs_dir: Path | None = None, n
 
 def lakhal_mask_counts(counts: dict[str, np.ndarray], pixels: int) -> "Figure":
     """Lakhal et al. Fig. 4: non-masked pixels per channel of the first convolutional block, one line per model."""
-    from bench.figures import _pyplot
+    from bench.figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3), dpi=100, layout="constrained")
     for label, values in counts.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=label, linewidth=1)

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from bench.data.keypoints import NUM_KEYPOINTS
 from bench.data.layout import KINDS
 from bench.errors import BenchError
 from bench.io import device_name, provenance
@@ -40,7 +39,8 @@ _STANDING = (
 )
 
 
-def _random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict[str, torch.Tensor]:
+def random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict[str, torch.Tensor]:
+    """A fixed-seed batch of noise images and one standing pose: what a forward or a training step is timed on."""
     from bench.data.pose import heatmaps
 
     g = torch.Generator().manual_seed(0)
@@ -65,7 +65,7 @@ def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda requested but no CUDA device is available")
     model = create_model(name, dataset, **config).to(dev).eval()
-    inputs = _random_batch(batch, KINDS[dataset].image_size, dev)
+    inputs = random_batch(batch, KINDS[dataset].image_size, dev)
 
     from tqdm import tqdm
 
