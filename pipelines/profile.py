@@ -1,4 +1,8 @@
-"""DVC stage ``profile@<model>``: parameters and batch-1 fps, as PoNA Table II.
+"""DVC stage ``profile``: parameters and batch-1 fps, as PoNA Table II, every model in one process.
+
+The models of params.yaml ``profile_models.models`` are timed side by side in
+``rounds`` interleaved rounds (bench/models/profile.py ``profile_models``); fps is
+from each model's median, and its record keeps every round's seconds and the min.
 
 Writes ``results/profile/<device tag>/<model>.json`` shaped like an evaluation
 record (metrics ``params_m`` = generator parameters in millions, ``fps``), so the
@@ -7,7 +11,7 @@ sample, beside Lakhal et al.'s Sec. 3 timings of VDG with and without mUNet mask
 (params.yaml ``profile_models.device_tag``) keeps numbers of one machine from
 ever being reused for another; the record also names the device it ran on.
 
-    python -m pipelines.profile MODEL
+    python -m pipelines.profile
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.metrics.specs import quantity
-from bench.models.profile import profile
+from bench.models.profile import profile_models
 from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from pipelines.common import read_params
 
@@ -39,15 +43,16 @@ def record(model: str, result: dict) -> Record:
     })
 
 
-def main(model: str) -> None:
+def main() -> None:
     cfg = read_params()["profile_models"]
-    result = profile(model, dataset=cfg["dataset"], device=cfg["device"], iters=cfg["iters"],
-                     warmup=cfg["warmup"], progress=sys.stderr.isatty())
-    write_record(Path("results/profile") / cfg["device_tag"] / f"{model}.json", record(model, result))
+    results = profile_models(list(cfg["models"]), dataset=cfg["dataset"], device=cfg["device"], rounds=cfg["rounds"],
+                             warmup=cfg["warmup"], progress=sys.stderr.isatty())
+    for result in results:
+        write_record(Path("results/profile") / cfg["device_tag"] / f"{result['model']}.json", record(result["model"], result))
 
 
 if __name__ == "__main__":
     try:
-        main(sys.argv[1])
+        main()
     except BenchError as err:
         raise SystemExit(f"error: {err}") from None

@@ -2,10 +2,13 @@
 
 Speed is the generator's forward pass only (no data loading, as in the paper), in
 eval mode under ``torch.inference_mode``, after warm-up iterations, with the device
-synchronised before the clock is read.
+synchronised before the clock is read. Several models are timed in one process in
+interleaved rounds (:func:`profile_models`), so that their ratios (PoNA Table II:
+PoNA-3 / PATN) are measured side by side; each reports the min and median.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -54,42 +57,99 @@ def random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dic
     }
 
 
-def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, iters: int = 20,
-            warmup: int = 3, progress: bool = True, **config: Any) -> dict[str, Any]:
-    """Parameters of G and each D, and generator frames per second at ``batch``."""
+def _check(dataset: str, rounds: int, warmup: int, batch: int) -> None:
     if dataset not in KINDS:
         raise BenchError(f"unknown dataset {dataset!r}; choose one of {', '.join(KINDS)}")
-    if iters < 1 or warmup < 0 or batch < 1:
-        raise BenchError("--iters and --batch must be >= 1 and --warmup >= 0")
+    if rounds < 1 or warmup < 0 or batch < 1:
+        raise BenchError("--rounds and --batch must be >= 1 and --warmup >= 0")
+
+
+def _timed_forward(model, inputs: dict[str, torch.Tensor], dev: torch.device) -> float:
+    _synchronize(dev)
+    start = time.perf_counter()
+    model(inputs)
+    _synchronize(dev)
+    return time.perf_counter() - start
+
+
+def profile_models(names: list[str], dataset: str = "deepfashion", device: str = "cpu", batch: int = 1,
+                   rounds: int = 5, warmup: int = 1, progress: bool = True, **config: Any) -> list[dict[str, Any]]:
+    """Parameters of G and each D, and generator speed at ``batch``, of several models timed side by side.
+
+    Every model is built and warmed up first; then each of ``rounds`` rounds times one forward
+    pass of every model, the order rotated from round to round, so that a busy minute of a
+    shared machine falls on all models alike and their ratios stay comparable. Each model
+    reports the min and the median over its rounds (fps from the median).
+    """
+    _check(dataset, rounds, warmup, batch)
+    if len(set(names)) != len(names):
+        raise BenchError(f"a model is named twice: {', '.join(names)}")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda requested but no CUDA device is available")
-    model = create_model(name, dataset, **config).to(dev).eval()
-    inputs = random_batch(batch, KINDS[dataset].image_size, dev)
-
     from tqdm import tqdm
 
+    inputs = random_batch(batch, KINDS[dataset].image_size, dev)
+    generators, params = {}, {}
+    for name in names:
+        model = create_model(name, dataset, **config)
+        params[name] = parameter_counts(model)
+        model.discriminators.clear()  # counted; only G is timed (and several models share the memory)
+        generators[name] = model.to(dev).eval()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
-        for _ in tqdm(range(warmup), desc=f"{name} warm-up", disable=not progress, leave=False):
-            model(inputs)
-        _synchronize(dev)
-        start = time.perf_counter()
-        for _ in tqdm(range(iters), desc=f"{name} timing", disable=not progress, leave=False):
-            model(inputs)
-        _synchronize(dev)
-        elapsed = time.perf_counter() - start
+        for name in names:
+            for _ in range(warmup):
+                generators[name](inputs)
+        for r in tqdm(range(rounds), desc="profile rounds", disable=not progress, leave=False):
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                seconds[name].append(_timed_forward(generators[name], inputs, dev))
+    return [_result(name, dataset, batch, rounds, warmup, config, params[name], seconds[name], names, dev)
+            for name in names]
+
+
+def _result(name: str, dataset: str, batch: int, rounds: int, warmup: int, config: dict, params: dict,
+            seconds: list[float], names: list[str], dev: torch.device) -> dict[str, Any]:
+    median = statistics.median(seconds)
     return {
         "model": name,
         "dataset": dataset,
         "image_size": list(KINDS[dataset].image_size),
         "config": config,
-        "params": parameter_counts(model),
+        "params": params,
         "batch": batch,
-        "iters": iters,
+        "rounds": rounds,
         "warmup": warmup,
-        "seconds_per_batch": elapsed / iters,
-        "fps": batch * iters / elapsed,
+        "interleaved_with": [n for n in names if n != name],
+        "seconds": seconds,  # one forward pass per round, in round order
+        "seconds_min": min(seconds),
+        "seconds_median": median,
+        "seconds_per_batch": median,
+        "fps": batch / median,
         "device": device_name(str(dev)),
         "threads": torch.get_num_threads(),
         "provenance": provenance(command="bench profile"),
     }
+
+
+def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, rounds: int = 5,
+            warmup: int = 1, progress: bool = True, **config: Any) -> dict[str, Any]:
+    """One model's :func:`profile_models` result."""
+    return profile_models([name], dataset, device, batch, rounds, warmup, progress, **config)[0]
+
+
+def speed_ratios(results: list[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
+    """Each model's speed over ``reference``'s (fps ratio = the reference's seconds over the model's):
+    from the medians, and the min and median of the per-round ratios (same round, same load)."""
+    by_name = {r["model"]: r for r in results}
+    if reference not in by_name:
+        raise BenchError(f"--ratio-to {reference!r} is not among the profiled models: {', '.join(by_name)}")
+    ref = by_name[reference]
+    rows = []
+    for r in results:
+        per_round = [a / b for a, b in zip(ref["seconds"], r["seconds"])]
+        rows.append({"model": r["model"], "reference": reference, "fps_ratio": ref["seconds_median"] / r["seconds_median"],
+                     "round_ratio_min": min(per_round), "round_ratio_median": statistics.median(per_round),
+                     "params_ratio": r["params"]["generator"] / ref["params"]["generator"]})
+    return rows

@@ -41,7 +41,7 @@ def test_models_typo_lists_valid_names():
 
 def test_profile_reports_parameters_and_speed():
     result = runner.invoke(app, ["profile", "pona", "--dataset", "market", "--width", "0.125",
-                                 "--iters", "2", "--warmup", "1", "--json"])
+                                 "--rounds", "2", "--warmup", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["params"]["generator"] > 0 and set(report["params"]["discriminators"]) == {"D_PB", "D_PP"}
