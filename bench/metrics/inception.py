@@ -46,13 +46,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from bench import weights
 from bench._torchvision_compat import import_torchvision
 from bench.io import atomic_path
 from bench.metrics.base import EvalInputs, MetricResult
 from bench.metrics.geometry import PAD, Geometry, geometry_of, resize_image
-from bench.metrics.protocol import Protocol
+from bench.metrics.protocol import Protocol, device_batch_size, feature_batch_size
 from bench.metrics.specs import KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, METRIC_SPECS
 from bench.registry import METRICS
 
@@ -82,10 +83,6 @@ def resolve_feature_layer_for_metric(metric: str, feature_extractor: str) -> str
 
 def create_feature_extractor(name: str, layers: list[str], **kwargs):
     return _fidelity("utils").create_feature_extractor(name, layers, **kwargs)
-
-
-def get_featuresdict_from_dataset(dataset: Dataset, net, batch_size: int, cuda: bool, **kwargs) -> dict[str, torch.Tensor]:
-    return _fidelity("utils").get_featuresdict_from_dataset(dataset, net, batch_size, cuda, **kwargs)
 
 
 def isc_features_to_metric(logits: torch.Tensor, **kwargs) -> dict[str, float]:
@@ -185,16 +182,36 @@ def extract_features(
     layers: list[str],
     weights_path: Path | None = None,
     device: str = "cpu",
-    batch_size: int = 50,
+    batch_size: int | None = None,
     verbose: bool = False,
+    channels_last: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Run a torch-fidelity extractor over a dataset of uint8 CHW tensors: {layer: (N, D) float32}."""
-    cuda = device.startswith("cuda")
+    """Run a torch-fidelity extractor over a dataset of uint8 CHW tensors: {layer: (N, D) float32}.
+
+    The loop of torch-fidelity's ``get_featuresdict_from_dataset`` (every image, in order), with the
+    network and each batch channels-last (oneDNN's and cuDNN's fast layout) on ``device``
+    (``cuda:N`` included), ``batch_size`` images at a time (None: the device's rule,
+    bench/metrics/protocol.py ``device_batch_size``).
+    """
+    from torch.utils.data import DataLoader
+
+    dev = torch.device(device)
+    batch_size = batch_size or device_batch_size(device)
     net = create_feature_extractor(
-        extractor, layers, cuda=cuda, verbose=verbose,
+        extractor, layers, cuda=False, verbose=verbose,
         feature_extractor_weights_path=str(weights_path) if weights_path else None,
     )
-    return get_featuresdict_from_dataset(dataset, net, batch_size, cuda, save_cpu_ram=True, verbose=verbose)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(dev, memory_format=layout)
+    loader = DataLoader(dataset, batch_size=max(1, min(batch_size, len(dataset))), shuffle=False, drop_last=False,
+                        num_workers=0, pin_memory=dev.type == "cuda")
+    out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    with torch.no_grad():
+        for batch in tqdm(loader, desc=extractor, unit="batch", disable=not verbose, leave=False, file=sys.stderr):
+            batch = batch.to(dev, non_blocking=True).contiguous(memory_format=layout)
+            for layer, value in net.convert_features_tuple_to_dict(net(batch)).items():
+                out[layer].append(value.float().cpu())
+    return {layer: torch.cat(values) if values else torch.zeros(0) for layer, values in out.items()}
 
 
 # Generated images feed IS and FID with one Inception pass: the features of the
@@ -211,7 +228,7 @@ def generated_features(inputs: EvalInputs, protocol: Protocol, extractor: str, w
         return _last["features"]
     layers = list(dict.fromkeys([feature_layer(extractor, "isc"), feature_layer(extractor, "fid")]))
     dataset = ImageArrayDataset(images, pad=pad)
-    features = extract_features(dataset, extractor, layers, weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+    features = extract_features(dataset, extractor, layers, weights_path, inputs.device, feature_batch_size(protocol, inputs.device), _verbose(inputs))
     _last.clear()
     _last.update(key=key, ref=weakref.ref(images), features=features)
     weakref.finalize(images, _forget_dead)
@@ -276,7 +293,7 @@ def mask_inception_score(inputs: EvalInputs, protocol: Protocol, extractor: str 
     pad = fashion_pad(inputs, protocol, "mask-is")
     dataset = ImageArrayDataset(inputs.generated, masks=target_masks(inputs), pad=pad)
     layer = feature_layer(extractor, "isc")
-    logits = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))[layer]
+    logits = extract_features(dataset, extractor, [layer], weights_path, inputs.device, feature_batch_size(protocol, inputs.device), _verbose(inputs))[layer]
     return _is_result(logits, extractor=extractor, weights=_str(weights_path), pad=pad)
 
 
@@ -376,7 +393,7 @@ def reference_features(inputs: EvalInputs, protocol: Protocol, extractor: str, w
     if isinstance(reference, str):
         return reference
     dataset, _, described = reference
-    features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+    features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, feature_batch_size(protocol, inputs.device), _verbose(inputs))
     return dataset, described, features[layer]
 
 
@@ -401,7 +418,7 @@ def fid(inputs: EvalInputs, protocol: Protocol, extractor: str = INCEPTION, netw
         return MetricResult.unavailable("FID needs at least 2 generated and 2 reference images")
 
     def compute() -> dict[str, np.ndarray]:
-        features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, protocol.batch_size, _verbose(inputs))
+        features = extract_features(dataset, extractor, [layer], weights_path, inputs.device, feature_batch_size(protocol, inputs.device), _verbose(inputs))
         return fid_statistics(features[layer])
 
     path = cache_dir(inputs) / f"{cache_key(fingerprint, extractor, layer, weights_path, pad)}.npz"

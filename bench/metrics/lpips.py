@@ -27,7 +27,7 @@ from bench import weights
 from bench._torchvision_compat import import_torchvision
 from bench.errors import BenchError
 from bench.metrics.base import EvalInputs, MetricResult
-from bench.metrics.protocol import Protocol
+from bench.metrics.protocol import Protocol, device_batch_size, feature_batch_size
 from bench.metrics.specs import METRIC_SPECS
 from bench.registry import METRICS
 
@@ -55,7 +55,7 @@ def build_network(alexnet_path: str | Path) -> torch.nn.Module:
 
 @functools.lru_cache(maxsize=2)
 def cached_network(alexnet_path: str, device: str) -> torch.nn.Module:
-    return build_network(alexnet_path).to(device)
+    return build_network(alexnet_path).to(device, memory_format=torch.channels_last)
 
 
 def to_signed(images: np.ndarray) -> torch.Tensor:
@@ -68,11 +68,18 @@ def lpips_scores(
     generated: np.ndarray,
     targets: np.ndarray,
     masks: np.ndarray | None = None,
-    batch_size: int = 50,
+    batch_size: int | None = None,
     device: str = "cpu",
     progress: bool = False,
+    channels_last: bool = True,
 ) -> np.ndarray:
-    """(N,) float64 LPIPS per pair; ``masks`` (N, H, W) bool multiply both images in [-1, 1]."""
+    """(N,) float64 LPIPS per pair; ``masks`` (N, H, W) bool multiply both images in [-1, 1].
+
+    ``batch_size`` pairs at a time (None: the device's rule, bench/metrics/protocol.py
+    ``device_batch_size``), each batch channels-last on ``device`` (the network is moved there
+    by :func:`cached_network`, channels-last too)."""
+    batch_size = batch_size or device_batch_size(device)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     scores = []
     starts = range(0, len(generated), batch_size)
     with torch.no_grad():
@@ -82,7 +89,8 @@ def lpips_scores(
             if masks is not None:
                 m = torch.from_numpy(masks[start:end]).unsqueeze(1).float()
                 x, y = x * m, y * m
-            scores.append(net(x.to(device), y.to(device)).flatten().double().cpu())
+            x, y = (t.to(device, non_blocking=True).contiguous(memory_format=layout) for t in (x, y))
+            scores.append(net(x, y).flatten().double().cpu())
     return torch.cat(scores).numpy() if scores else np.zeros(0)
 
 
@@ -100,7 +108,8 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
         return MetricResult.unavailable(str(err))
     masks = inputs.target_masks() if masked else None  # only once the network is there
     progress = inputs.show_progress()
-    scores = lpips_scores(net, inputs.generated, inputs.targets, masks, protocol.batch_size, inputs.device, progress)
+    scores = lpips_scores(net, inputs.generated, inputs.targets, masks, feature_batch_size(protocol, inputs.device),
+                          inputs.device, progress)
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
 
 

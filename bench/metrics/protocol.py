@@ -28,14 +28,33 @@ class Protocol:
     #: TF-FID Inception weights, every image; "gfla-script" = GFLA script/metrics.py:
     #: torchvision's ImageNet Inception, batches of 64, the last partial batch dropped.
     fid_convention: str = "torch-fidelity"
-    #: FID/IS extractor batch size (torch-fidelity; the gfla-script convention fixes 64).
-    batch_size: int = 50
+    #: Images per batch of the feature extractors (Inception for IS/FID/KID, AlexNet for LPIPS);
+    #: None = :func:`feature_batch_size`'s rule for the device. The scores do not depend on it
+    #: (up to float rounding); the gfla-script convention fixes its own 64 (bench/metrics/fid_gfla.py).
+    batch_size: int | None = None
 
     def replace(self, **changes) -> "Protocol":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+#: The one batch-size rule of the feature extractors (both run channels-last), per device type.
+#: CPU: 16, measured in tests/benchmarks/test_feature_metrics_speed.py (Inception at 299x299 and
+#: LPIPS-AlexNet; larger batches only add memory on CPU); CUDA: 128, enough images to fill a GPU
+#: with Inception at 299x299 (about 2 GiB of activations) and within any card's memory.
+FEATURE_BATCH = {"cpu": 16, "cuda": 128}
+
+
+def device_batch_size(device: str) -> int:
+    """The rule's batch size for ``device`` ("cpu", "cuda", "cuda:1", a torch.device)."""
+    return FEATURE_BATCH["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
+def feature_batch_size(protocol: Protocol, device: str) -> int:
+    """The protocol's batch size if it sets one, else the device's rule."""
+    return protocol.batch_size if protocol.batch_size is not None else device_batch_size(device)
 
 
 FASHION_GEOMETRIES = ("patn", "posegan", "gfla")
@@ -63,6 +82,9 @@ def check_protocol(protocol: Protocol) -> None:
     if protocol.fashion_geometry not in FASHION_GEOMETRIES:
         raise BenchError(f"protocol {protocol.name!r}: fashion_geometry must be one of {', '.join(FASHION_GEOMETRIES)}, "
                          f"got {protocol.fashion_geometry!r}")
+    if protocol.batch_size is not None and (isinstance(protocol.batch_size, bool) or not isinstance(protocol.batch_size, int)
+                                            or protocol.batch_size < 1):
+        raise BenchError(f"protocol {protocol.name!r}: batch_size must be a positive integer or None, got {protocol.batch_size!r}")
     if protocol.fid_convention not in FID_CONVENTIONS:
         raise BenchError(f"protocol {protocol.name!r}: fid_convention must be one of {', '.join(FID_CONVENTIONS)}, "
                          f"got {protocol.fid_convention!r}")

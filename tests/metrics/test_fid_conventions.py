@@ -156,8 +156,10 @@ def test_kid_matches_torch_fidelity_and_a_hand_computation(tmp_path):
         input1=inception.ImageArrayDataset(inputs.generated), input2=inception.ImageArrayDataset(train), kid=True,
         feature_extractor=TINY, feature_layer_kid="feat", kid_subset_size=25, cuda=False, verbose=False,
         cache=False, save_cpu_ram=True, batch_size=50)
-    assert result.value == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9)
-    assert result.details["std"] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)
+    # our extractor runs channels-last: features within an ulp of torch-fidelity's loop (tests/metrics/
+    # test_feature_batching.py); this tiny net's large, cancelling kernel sums amplify that to ~3e-5
+    assert result.value == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert result.details["std"] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4)
     mine = hand_kid(tiny_features(inputs.generated)["feat"], tiny_features(train)["feat"], 100, 25, 2020)
     assert result.value == pytest.approx(mine, rel=1e-4)  # float32 features in torch-fidelity, float64 here
 
