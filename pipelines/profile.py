@@ -1,5 +1,7 @@
-"""DVC stage ``profile@<model>``: parameters and batch-1 fps, as PoNA Table II.
+"""DVC stage ``profile``: parameters and batch-1 fps, as PoNA Table II.
 
+Every model of params.yaml ``profile_models`` is timed in one process, in interleaved
+rounds (bench/models/profile.py), so the Table II ratios are measured side by side.
 Writes ``results/profile/<device tag>/<model>.json`` shaped like an evaluation
 record (metrics ``params_m`` = generator parameters in millions, ``fps``), so the
 report renders it beside the published Table II (and ``time_ms``, milliseconds per
@@ -7,7 +9,7 @@ sample, beside Lakhal et al.'s Sec. 3 timings of VDG with and without mUNet mask
 (params.yaml ``profile_models.device_tag``) keeps numbers of one machine from
 ever being reused for another; the record also names the device it ran on.
 
-    python -m pipelines.profile MODEL
+    python -m pipelines.profile
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.metrics.specs import quantity
-from bench.models.profile import profile
+from bench.models.profile import profile_interleaved
 from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from pipelines.common import read_params
 
@@ -39,15 +41,16 @@ def record(model: str, result: dict) -> Record:
     })
 
 
-def main(model: str) -> None:
+def main() -> None:
     cfg = read_params()["profile_models"]
-    result = profile(model, dataset=cfg["dataset"], device=cfg["device"], iters=cfg["iters"],
-                     warmup=cfg["warmup"], progress=sys.stderr.isatty())
-    write_record(Path("results/profile") / cfg["device_tag"] / f"{model}.json", record(model, result))
+    results = profile_interleaved(cfg["models"], dataset=cfg["dataset"], device=cfg["device"], iters=cfg["iters"],
+                                  warmup=cfg["warmup"], rounds=cfg["rounds"], progress=sys.stderr.isatty())
+    for result in results:
+        write_record(Path("results/profile") / cfg["device_tag"] / f"{result['model']}.json", record(result["model"], result))
 
 
 if __name__ == "__main__":
     try:
-        main(sys.argv[1])
+        main()
     except BenchError as err:
         raise SystemExit(f"error: {err}") from None

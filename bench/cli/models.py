@@ -79,29 +79,33 @@ def models_cmd(
 
 
 def profile_cmd(
-    name: str = typer.Argument(..., help="registered model name"),
+    names: list[str] = typer.Argument(..., help="registered model names; several are timed side by side"),
     dataset: str = typer.Option("deepfashion", help="market or deepfashion (PoNA Table II: deepfashion)"),
     device: str = typer.Option("cpu", help="cpu or cuda[:N]"),
     batch: int = typer.Option(1, help="images per forward pass"),
-    iters: int = typer.Option(20, help="timed forward passes"),
+    iters: int = typer.Option(20, help="timed forward passes per round"),
     warmup: int = typer.Option(3, help="untimed forward passes first"),
+    rounds: int = typer.Option(3, help="interleaved rounds (model 1, model 2, ..., model 1, ...)"),
     width: float = typer.Option(1.0, help="channel multiplier (1 = the published size)"),
-    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the full results as JSON"),
 ) -> None:
-    """Parameters (G and each D) and generator inference speed, as in PoNA Table II."""
-    from bench.models.profile import profile
+    """Parameters (G and each D) and generator inference speed, as in PoNA Table II: every model
+    built in one process and timed in interleaved rounds (median and min per batch)."""
+    from bench.models.profile import profile_interleaved
 
     config = {"width": width} if width != 1.0 else {}  # not every model has a width option
-    result = profile(name, dataset, device, batch, iters, warmup, **config)
+    results = profile_interleaved(names, dataset, device, batch, iters, warmup, rounds, config=config)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
-    params = result["params"]
-    ds = ", ".join(f"{k} {v:,}" for k, v in params["discriminators"].items())
-    size = "" if width == 1.0 else f" (width {width:g})"
-    typer.echo(f"{name}{size} on {dataset} {result['image_size'][0]}x{result['image_size'][1]}, batch {batch}, {result['device']}")
-    typer.echo(f"  parameters: G {params['generator']:,} ({params['generator'] / 1e6:.2f} M); {ds}")
-    typer.echo(f"  speed: {result['fps']:.2f} fps ({1000 * result['seconds_per_batch']:.1f} ms per batch, {iters} iters after {warmup} warm-up)")
+    first = results[0]
+    size = "" if width == 1.0 else f", width {width:g}"
+    typer.echo(f"{dataset} {first['image_size'][0]}x{first['image_size'][1]}, batch {batch}{size}, {first['device']}; "
+               f"{rounds} interleaved rounds of {iters} after {warmup} warm-up")
+    typer.echo(f"{'model':<18} {'G params':>14} {'fps':>8} {'median ms':>10} {'min ms':>9} {'/ first':>8}")
+    for r in results:
+        typer.echo(f"{r['model']:<18} {r['params']['generator']:>14,} {r['fps']:>8.2f} {1000 * r['seconds_per_batch']:>10.1f} "
+                   f"{1000 * r['min_seconds_per_batch']:>9.1f} {r['seconds_per_batch'] / first['seconds_per_batch']:>8.2f}")
 
 
 def import_cmd(

@@ -2,10 +2,13 @@
 
 Speed is the generator's forward pass only (no data loading, as in the paper), in
 eval mode under ``torch.inference_mode``, after warm-up iterations, with the device
-synchronised before the clock is read.
+synchronised before the clock is read. Several models are timed in one process in
+interleaved rounds (:func:`profile_interleaved`), so their ratios are measured side by side.
 """
 from __future__ import annotations
 
+import statistics
+import sys
 import time
 from typing import Any
 
@@ -56,28 +59,53 @@ def random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dic
 
 def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, iters: int = 20,
             warmup: int = 3, progress: bool = True, **config: Any) -> dict[str, Any]:
-    """Parameters of G and each D, and generator frames per second at ``batch``."""
+    """Parameters of G and each D, and generator frames per second at ``batch`` (one model, one round)."""
+    return profile_interleaved([name], dataset, device, batch, iters, warmup, rounds=1, progress=progress,
+                               config=config)[0]
+
+
+def profile_interleaved(names: list[str], dataset: str = "deepfashion", device: str = "cpu", batch: int = 1,
+                        iters: int = 20, warmup: int = 3, rounds: int = 3, progress: bool = True,
+                        config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every model built once in this process, then timed in ``rounds`` interleaved rounds of ``iters``
+    forwards each (model 1, model 2, ..., model 1, ...), so that a load change on a shared machine
+    falls on all of them alike. ``seconds_per_batch`` is the median round; ``min_seconds_per_batch``
+    the fastest."""
     if dataset not in KINDS:
         raise BenchError(f"unknown dataset {dataset!r}; choose one of {', '.join(KINDS)}")
-    if iters < 1 or warmup < 0 or batch < 1:
-        raise BenchError("--iters and --batch must be >= 1 and --warmup >= 0")
+    if iters < 1 or warmup < 0 or batch < 1 or rounds < 1:
+        raise BenchError("--iters, --batch and --rounds must be >= 1 and --warmup >= 0")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda requested but no CUDA device is available")
-    model = create_model(name, dataset, **config).to(dev).eval()
+    config = dict(config or {})
+    models = {name: create_model(name, dataset, **config).to(dev).eval() for name in dict.fromkeys(names)}
     inputs = random_batch(batch, KINDS[dataset].image_size, dev)
-
-    from tqdm import tqdm
-
+    times: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
-        for _ in tqdm(range(warmup), desc=f"{name} warm-up", disable=not progress, leave=False):
-            model(inputs)
-        _synchronize(dev)
-        start = time.perf_counter()
-        for _ in tqdm(range(iters), desc=f"{name} timing", disable=not progress, leave=False):
-            model(inputs)
-        _synchronize(dev)
-        elapsed = time.perf_counter() - start
+        for name, model in models.items():
+            _forwards(model, inputs, warmup, dev)
+        for r in range(rounds):
+            if progress:
+                print(f"profile: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+            for name, model in models.items():
+                times[name].append(_forwards(model, inputs, iters, dev) / iters)
+    return [_result(name, model, times[name], dataset, dev, batch, iters, warmup, config) for name, model in models.items()]
+
+
+def _forwards(model, inputs: dict[str, torch.Tensor], n: int, dev: torch.device) -> float:
+    """Seconds for ``n`` forward passes, the device synchronised before the clock is read."""
+    _synchronize(dev)
+    start = time.perf_counter()
+    for _ in range(n):
+        model(inputs)
+    _synchronize(dev)
+    return time.perf_counter() - start
+
+
+def _result(name: str, model, seconds: list[float], dataset: str, dev: torch.device, batch: int, iters: int,
+            warmup: int, config: dict[str, Any]) -> dict[str, Any]:
+    median = statistics.median(seconds)
     return {
         "model": name,
         "dataset": dataset,
@@ -87,8 +115,11 @@ def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch:
         "batch": batch,
         "iters": iters,
         "warmup": warmup,
-        "seconds_per_batch": elapsed / iters,
-        "fps": batch * iters / elapsed,
+        "rounds": len(seconds),
+        "round_seconds_per_batch": seconds,
+        "seconds_per_batch": median,
+        "min_seconds_per_batch": min(seconds),
+        "fps": batch / median,
         "device": device_name(str(dev)),
         "threads": torch.get_num_threads(),
         "provenance": provenance(command="bench profile"),
