@@ -53,7 +53,7 @@ def inference_rows(cfg: CheckConfig) -> list[dict[str, Any]]:
 
     rows = []
     for name in TABLE_II:
-        result = profile(name, "deepfashion", cfg.device, batch=1, rounds=cfg.fps_iters, warmup=cfg.warmup, progress=False)
+        result = profile(name, "deepfashion", cfg.device, batch=1, iters=cfg.fps_iters, warmup=cfg.warmup, progress=False)
         rows.append({"model": name, "params_m": result["params"]["generator"] / 1e6, "fps": result["fps"],
                      "ms": 1000 * result["seconds_per_batch"]})
         print(f"device-check: {name} {result['fps']:.1f} fps", file=sys.stderr, flush=True)

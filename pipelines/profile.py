@@ -1,9 +1,7 @@
-"""DVC stage ``profile``: parameters and batch-1 fps, as PoNA Table II, every model in one process.
+"""DVC stage ``profile``: parameters and batch-1 fps, as PoNA Table II.
 
-The models of params.yaml ``profile_models.models`` are timed side by side in
-``rounds`` interleaved rounds (bench/models/profile.py ``profile_models``); fps is
-from each model's median, and its record keeps every round's seconds and the min.
-
+Every model of params.yaml ``profile_models`` is timed in one process, in interleaved
+rounds (bench/models/profile.py), so the Table II ratios are measured side by side.
 Writes ``results/profile/<device tag>/<model>.json`` shaped like an evaluation
 record (metrics ``params_m`` = generator parameters in millions, ``fps``), so the
 report renders it beside the published Table II (and ``time_ms``, milliseconds per
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.metrics.specs import quantity
-from bench.models.profile import profile_models
+from bench.models.profile import profile_interleaved
 from bench.results import SCHEMA_VERSION, MetricEntry, Record, write_record
 from pipelines.common import read_params
 
@@ -45,8 +43,8 @@ def record(model: str, result: dict) -> Record:
 
 def main() -> None:
     cfg = read_params()["profile_models"]
-    results = profile_models(list(cfg["models"]), dataset=cfg["dataset"], device=cfg["device"], rounds=cfg["rounds"],
-                             warmup=cfg["warmup"], progress=sys.stderr.isatty())
+    results = profile_interleaved(cfg["models"], dataset=cfg["dataset"], device=cfg["device"], iters=cfg["iters"],
+                                  warmup=cfg["warmup"], rounds=cfg["rounds"], progress=sys.stderr.isatty())
     for result in results:
         write_record(Path("results/profile") / cfg["device_tag"] / f"{result['model']}.json", record(result["model"], result))
 

@@ -34,7 +34,7 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
             assert metrics == [f"results/metrics/{model}/{dataset}.scores.json"]
             assert plots == [f"logs/{model}/{dataset}.csv"]
     assert {f"real-data@{d}" for d in params["datasets"]} <= stages.keys()
-    assert [str(o.def_path) for o in stages["profile"].outs] == [f"results/profile/{params['profile_models']['device_tag']}"]
+    assert "profile" in stages  # one stage: every profile model in one process, interleaved
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_lakhal_timings_are_filled_by_profile_records(tmp_path):
     from pipelines.profile import record
 
     for model in ("vdg", "vdg-munet"):
-        result = profile(model, dataset="market", rounds=1, warmup=0, progress=False, width=0.125)
+        result = profile(model, dataset="market", iters=1, warmup=0, progress=False, width=0.125)
         write_record(tmp_path / f"{model}.json", record(model, result))
         assert record(model, result).metrics["time_ms"].value == pytest.approx(1000 * result["seconds_per_batch"])
     md, _ = paper_table(load_published(REPO / "results" / "published.csv"), load_results(tmp_path),

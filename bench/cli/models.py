@@ -79,41 +79,33 @@ def models_cmd(
 
 
 def profile_cmd(
-    names: list[str] = typer.Argument(..., help="registered model names, timed side by side in interleaved rounds"),
+    names: list[str] = typer.Argument(..., help="registered model names; several are timed side by side"),
     dataset: str = typer.Option("deepfashion", help="market or deepfashion (PoNA Table II: deepfashion)"),
     device: str = typer.Option("cpu", help="cpu or cuda[:N]"),
     batch: int = typer.Option(1, help="images per forward pass"),
-    rounds: int = typer.Option(5, help="timed rounds (one forward pass of every model per round)"),
-    warmup: int = typer.Option(1, help="untimed forward passes of each model first"),
+    iters: int = typer.Option(20, help="timed forward passes per round"),
+    warmup: int = typer.Option(3, help="untimed forward passes first"),
+    rounds: int = typer.Option(3, help="interleaved rounds (model 1, model 2, ..., model 1, ...)"),
     width: float = typer.Option(1.0, help="channel multiplier (1 = the published size)"),
-    ratio_to: str = typer.Option(None, "--ratio-to", help="print each model's speed relative to this one"),
-    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON (a list for several models)"),
+    as_json: bool = typer.Option(False, "--json", help="print the full results as JSON"),
 ) -> None:
-    """Parameters (G and each D) and generator inference speed, as in PoNA Table II (min and median over rounds)."""
-    from bench.models.profile import profile_models, speed_ratios
+    """Parameters (G and each D) and generator inference speed, as in PoNA Table II: every model
+    built in one process and timed in interleaved rounds (median and min per batch)."""
+    from bench.models.profile import profile_interleaved
 
     config = {"width": width} if width != 1.0 else {}  # not every model has a width option
-    results = profile_models(names, dataset, device, batch, rounds, warmup, **config)
-    ratios = speed_ratios(results, ratio_to) if ratio_to else None
+    results = profile_interleaved(names, dataset, device, batch, iters, warmup, rounds, config=config)
     if as_json:
-        out: Any = results[0] if len(results) == 1 and not ratios else results
-        typer.echo(json.dumps({"models": results, "ratios": ratios} if ratios else out, indent=2))
+        typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
     first = results[0]
-    size = "" if width == 1.0 else f" (width {width:g})"
-    typer.echo(f"{dataset} {first['image_size'][0]}x{first['image_size'][1]}{size}, batch {batch}, {first['device']}, "
-               f"{rounds} interleaved rounds after {warmup} warm-up")
-    for result in results:
-        params = result["params"]
-        ds = ", ".join(f"{k} {v:,}" for k, v in params["discriminators"].items())
-        typer.echo(f"{result['model']}: G {params['generator']:,} ({params['generator'] / 1e6:.2f} M); {ds}")
-        typer.echo(f"  speed: {result['fps']:.2f} fps; ms per batch min {1000 * result['seconds_min']:.1f}, "
-                   f"median {1000 * result['seconds_median']:.1f}")
-    if ratios:
-        typer.echo(f"speed relative to {ratio_to} (fps ratio; per-round ratios min / median):")
-        for row in ratios:
-            typer.echo(f"  {row['model']}/{ratio_to}: {row['fps_ratio']:.2f} ({row['round_ratio_min']:.2f} / "
-                       f"{row['round_ratio_median']:.2f}); params {row['params_ratio']:.2f}")
+    size = "" if width == 1.0 else f", width {width:g}"
+    typer.echo(f"{dataset} {first['image_size'][0]}x{first['image_size'][1]}, batch {batch}{size}, {first['device']}; "
+               f"{rounds} interleaved rounds of {iters} after {warmup} warm-up")
+    typer.echo(f"{'model':<18} {'G params':>14} {'fps':>8} {'median ms':>10} {'min ms':>9} {'/ first':>8}")
+    for r in results:
+        typer.echo(f"{r['model']:<18} {r['params']['generator']:>14,} {r['fps']:>8.2f} {1000 * r['seconds_per_batch']:>10.1f} "
+                   f"{1000 * r['min_seconds_per_batch']:>9.1f} {r['seconds_per_batch'] / first['seconds_per_batch']:>8.2f}")
 
 
 def import_cmd(

@@ -3,12 +3,12 @@
 Speed is the generator's forward pass only (no data loading, as in the paper), in
 eval mode under ``torch.inference_mode``, after warm-up iterations, with the device
 synchronised before the clock is read. Several models are timed in one process in
-interleaved rounds (:func:`profile_models`), so that their ratios (PoNA Table II:
-PoNA-3 / PATN) are measured side by side; each reports the min and median.
+interleaved rounds (:func:`profile_interleaved`), so their ratios are measured side by side.
 """
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -57,99 +57,70 @@ def random_batch(batch: int, size: tuple[int, int], device: torch.device) -> dic
     }
 
 
-def _check(dataset: str, rounds: int, warmup: int, batch: int) -> None:
+def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, iters: int = 20,
+            warmup: int = 3, progress: bool = True, **config: Any) -> dict[str, Any]:
+    """Parameters of G and each D, and generator frames per second at ``batch`` (one model, one round)."""
+    return profile_interleaved([name], dataset, device, batch, iters, warmup, rounds=1, progress=progress,
+                               config=config)[0]
+
+
+def profile_interleaved(names: list[str], dataset: str = "deepfashion", device: str = "cpu", batch: int = 1,
+                        iters: int = 20, warmup: int = 3, rounds: int = 3, progress: bool = True,
+                        config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every model built once in this process, then timed in ``rounds`` interleaved rounds of ``iters``
+    forwards each (model 1, model 2, ..., model 1, ...), so that a load change on a shared machine
+    falls on all of them alike. ``seconds_per_batch`` is the median round; ``min_seconds_per_batch``
+    the fastest."""
     if dataset not in KINDS:
         raise BenchError(f"unknown dataset {dataset!r}; choose one of {', '.join(KINDS)}")
-    if rounds < 1 or warmup < 0 or batch < 1:
-        raise BenchError("--rounds and --batch must be >= 1 and --warmup >= 0")
+    if iters < 1 or warmup < 0 or batch < 1 or rounds < 1:
+        raise BenchError("--iters, --batch and --rounds must be >= 1 and --warmup >= 0")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda requested but no CUDA device is available")
+    config = dict(config or {})
+    models = {name: create_model(name, dataset, **config).to(dev).eval() for name in dict.fromkeys(names)}
+    inputs = random_batch(batch, KINDS[dataset].image_size, dev)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for name, model in models.items():
+            _forwards(model, inputs, warmup, dev)
+        for r in range(rounds):
+            if progress:
+                print(f"profile: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+            for name, model in models.items():
+                times[name].append(_forwards(model, inputs, iters, dev) / iters)
+    return [_result(name, model, times[name], dataset, dev, batch, iters, warmup, config) for name, model in models.items()]
 
 
-def _timed_forward(model, inputs: dict[str, torch.Tensor], dev: torch.device) -> float:
+def _forwards(model, inputs: dict[str, torch.Tensor], n: int, dev: torch.device) -> float:
+    """Seconds for ``n`` forward passes, the device synchronised before the clock is read."""
     _synchronize(dev)
     start = time.perf_counter()
-    model(inputs)
+    for _ in range(n):
+        model(inputs)
     _synchronize(dev)
     return time.perf_counter() - start
 
 
-def profile_models(names: list[str], dataset: str = "deepfashion", device: str = "cpu", batch: int = 1,
-                   rounds: int = 5, warmup: int = 1, progress: bool = True, **config: Any) -> list[dict[str, Any]]:
-    """Parameters of G and each D, and generator speed at ``batch``, of several models timed side by side.
-
-    Every model is built and warmed up first; then each of ``rounds`` rounds times one forward
-    pass of every model, the order rotated from round to round, so that a busy minute of a
-    shared machine falls on all models alike and their ratios stay comparable. Each model
-    reports the min and the median over its rounds (fps from the median).
-    """
-    _check(dataset, rounds, warmup, batch)
-    if len(set(names)) != len(names):
-        raise BenchError(f"a model is named twice: {', '.join(names)}")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda requested but no CUDA device is available")
-    from tqdm import tqdm
-
-    inputs = random_batch(batch, KINDS[dataset].image_size, dev)
-    generators, params = {}, {}
-    for name in names:
-        model = create_model(name, dataset, **config)
-        params[name] = parameter_counts(model)
-        model.discriminators.clear()  # counted; only G is timed (and several models share the memory)
-        generators[name] = model.to(dev).eval()
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    with torch.inference_mode():
-        for name in names:
-            for _ in range(warmup):
-                generators[name](inputs)
-        for r in tqdm(range(rounds), desc="profile rounds", disable=not progress, leave=False):
-            shift = r % len(names)
-            for name in names[shift:] + names[:shift]:
-                seconds[name].append(_timed_forward(generators[name], inputs, dev))
-    return [_result(name, dataset, batch, rounds, warmup, config, params[name], seconds[name], names, dev)
-            for name in names]
-
-
-def _result(name: str, dataset: str, batch: int, rounds: int, warmup: int, config: dict, params: dict,
-            seconds: list[float], names: list[str], dev: torch.device) -> dict[str, Any]:
+def _result(name: str, model, seconds: list[float], dataset: str, dev: torch.device, batch: int, iters: int,
+            warmup: int, config: dict[str, Any]) -> dict[str, Any]:
     median = statistics.median(seconds)
     return {
         "model": name,
         "dataset": dataset,
         "image_size": list(KINDS[dataset].image_size),
         "config": config,
-        "params": params,
+        "params": parameter_counts(model),
         "batch": batch,
-        "rounds": rounds,
+        "iters": iters,
         "warmup": warmup,
-        "interleaved_with": [n for n in names if n != name],
-        "seconds": seconds,  # one forward pass per round, in round order
-        "seconds_min": min(seconds),
-        "seconds_median": median,
+        "rounds": len(seconds),
+        "round_seconds_per_batch": seconds,
         "seconds_per_batch": median,
+        "min_seconds_per_batch": min(seconds),
         "fps": batch / median,
         "device": device_name(str(dev)),
         "threads": torch.get_num_threads(),
         "provenance": provenance(command="bench profile"),
     }
-
-
-def profile(name: str, dataset: str = "deepfashion", device: str = "cpu", batch: int = 1, rounds: int = 5,
-            warmup: int = 1, progress: bool = True, **config: Any) -> dict[str, Any]:
-    """One model's :func:`profile_models` result."""
-    return profile_models([name], dataset, device, batch, rounds, warmup, progress, **config)[0]
-
-
-def speed_ratios(results: list[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
-    """Each model's speed over ``reference``'s (fps ratio = the reference's seconds over the model's):
-    from the medians, and the min and median of the per-round ratios (same round, same load)."""
-    by_name = {r["model"]: r for r in results}
-    if reference not in by_name:
-        raise BenchError(f"--ratio-to {reference!r} is not among the profiled models: {', '.join(by_name)}")
-    ref = by_name[reference]
-    rows = []
-    for r in results:
-        per_round = [a / b for a, b in zip(ref["seconds"], r["seconds"])]
-        rows.append({"model": r["model"], "reference": reference, "fps_ratio": ref["seconds_median"] / r["seconds_median"],
-                     "round_ratio_min": min(per_round), "round_ratio_median": statistics.median(per_round),
-                     "params_ratio": r["params"]["generator"] / ref["params"]["generator"]})
-    return rows

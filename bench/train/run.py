@@ -31,39 +31,40 @@ def train(
     pipeline passes the per-cell config that ``pipelines/configure.py`` wrote.
     """
     from bench.data.layout import DatasetLayout
-    from bench.data.multisource import check_model_sources, training_set, tuple_dataset
-    from bench.models import create_model, list_models
+    from bench.data.multisource import check_model_sources
+    from bench.models import list_models
     from bench.registry import MODELS
-    from bench.train.checkpoint import seed_everything
     from bench.train.config import load_config
-    from bench.train.distributed import init_distributed, shutdown
-    from bench.train.trainer import Trainer
-
-    entry = MODELS.get(model_name)  # unknown name: a clear error listing valid ones
-    if not entry.meta.trainable:
-        raise BenchError(f"{model_name} is a reference row and is not trained: use `bench generate {model_name}`")
     from bench.train.trainer import check_run_folder
 
+    if not MODELS.get(model_name).meta.trainable:  # an unknown name: a clear error listing valid ones
+        raise BenchError(f"{model_name} is a reference row and is not trained: use `bench generate {model_name}`")
     check_run_folder(out)  # a dataset or the user's folder given as --out: refused before any work
     layout = DatasetLayout.open(dataset, pairs_dir)
-    overrides = dict(overrides or {})
-    if iterations is not None:
-        overrides["iterations"] = iterations
-    if device is not None:
-        overrides["device"] = device
-    if weights_dir is not None:
-        overrides["model.weights_dir"] = str(weights_dir)
-    if sources is not None:
-        overrides["sources"] = sources
     if config is None:
+        options = {"iterations": iterations, "device": device, "sources": sources,
+                   "model.weights_dir": str(weights_dir) if weights_dir is not None else None}
+        overrides = {**(overrides or {}), **{k: v for k, v in options.items() if v is not None}}
         config = load_config(model_name, layout.kind.name, profile, params, overrides, models=list_models())
-
     if config.sources:
         check_model_sources(model_name, config.sources)  # before any process group or weights
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)
+    meta = {"profile": profile, "params": str(params), "dataset_root": str(layout.root)}
+    return _fit(model_name, layout, config, out, meta, resume, progress)
+
+
+def _fit(model_name: str, layout: Any, config: Any, out: Path, meta: dict[str, Any], resume: bool,
+         progress: bool) -> dict[str, float]:
+    """Build the model and its training set inside the process group, then run the trainer."""
+    from bench.data.multisource import training_set
+    from bench.models import create_model
+    from bench.train.checkpoint import seed_everything
+    from bench.train.distributed import init_distributed, shutdown
+    from bench.train.trainer import Trainer
+
     info = init_distributed(config.device)
     try:
         seed_everything(config.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -72,21 +73,25 @@ def train(
         if len(train_set) == 0:
             raise DataError(listing, "holds no training pairs (header only?): nothing to train on")
         spec = {"model": model_name, "dataset": layout.kind.name, "model_options": config.model}
-        extra = {"profile": profile, "params": str(params), "dataset_root": str(layout.root),
-                 "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}
-        validation = None
-        if config.val_every:
-            from bench.train.validation import Validation
-
-            n = max(config.sources, 1)  # a pair-trained model is validated on the first source of each tuple
-            val_set, val_listing = tuple_dataset(layout, "validation", n, model_name)
-            validation = Validation(val_set, layout, config.val_metric, config.val_protocol, config.val_items,
-                                    held_out=bool(config.sources), listing=str(val_listing))
-        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=extra,
-                          validation=validation)
+        meta = {**meta, "pairs": str(listing), "train_pairs": len(train_set), "sources": config.sources}
+        trainer = Trainer(model, train_set, config, run_dir=out, spec=spec, dist=info, progress=progress, extra_meta=meta,
+                          validation=_validation(model_name, layout, config))
         return trainer.fit(resume=resume)
     finally:
         shutdown()
+
+
+def _validation(model_name: str, layout: Any, config: Any) -> Any:
+    """The validation loop of ``--val-every`` (None when off)."""
+    if not config.val_every:
+        return None
+    from bench.data.multisource import tuple_dataset
+    from bench.train.validation import Validation
+
+    n = max(config.sources, 1)  # a pair-trained model is validated on the first source of each tuple
+    val_set, listing = tuple_dataset(layout, "validation", n, model_name)
+    return Validation(val_set, layout, config.val_metric, config.val_protocol, config.val_items,
+                      held_out=bool(config.sources), listing=str(listing))
 
 
 def generate(

@@ -41,7 +41,7 @@ def test_models_typo_lists_valid_names():
 
 def test_profile_reports_parameters_and_speed():
     result = runner.invoke(app, ["profile", "pona", "--dataset", "market", "--width", "0.125",
-                                 "--rounds", "2", "--warmup", "1", "--json"])
+                                 "--iters", "2", "--warmup", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["params"]["generator"] > 0 and set(report["params"]["discriminators"]) == {"D_PB", "D_PP"}
@@ -71,3 +71,38 @@ def test_import_of_a_mismatched_checkpoint_fails_cleanly(tmp_path):
     result = runner.invoke(app, ["import", "pona", str(source), "--dataset", "deepfashion", "--out", str(out)])
     assert result.exit_code != 0 and "missing key(s): model.att.1." in str(result.exception)
     assert not out.exists() and list(tmp_path.iterdir()) == [source]
+
+
+def test_profile_times_several_models_in_interleaved_rounds(monkeypatch):
+    # The order of the timed calls is the claim: all warm-ups first, then model 1, model 2, model 1, ...
+    import bench.models.profile as prof
+
+    calls = []
+    real = prof._forwards
+
+    def recording(model, inputs, n, dev):
+        calls.append((type(model.generator).__name__, n))
+        return real(model, inputs, n, dev)
+
+    monkeypatch.setattr(prof, "_forwards", recording)
+    results = prof.profile_interleaved(["pona-b1", "patn"], "market", iters=1, warmup=2, rounds=3, progress=False,
+                                       config={"width": 0.125})
+    names = [type(m.generator).__name__ for m in (prof.create_model("pona-b1", "market", width=0.125),
+                                                     prof.create_model("patn", "market", width=0.125))]
+    assert calls == [(names[0], 2), (names[1], 2)] + [(names[0], 1), (names[1], 1)] * 3
+    for r in results:
+        assert r["rounds"] == 3 and len(r["round_seconds_per_batch"]) == 3
+        assert r["min_seconds_per_batch"] == min(r["round_seconds_per_batch"])
+        assert r["seconds_per_batch"] == sorted(r["round_seconds_per_batch"])[1] and r["fps"] == 1 / r["seconds_per_batch"]
+    # the parameter counts are the single-model profile's (the models are the same whether built alone or together)
+    assert results[1]["params"] == prof.profile("patn", "market", iters=1, warmup=0, progress=False, width=0.125)["params"]
+
+
+def test_profile_prints_a_side_by_side_table():
+    result = runner.invoke(app, ["profile", "pona-b1", "patn", "--dataset", "market", "--width", "0.125",
+                                 "--iters", "1", "--warmup", "0", "--rounds", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "2 interleaved rounds" in lines[0] and lines[1].split()[0] == "model"
+    assert [line.split()[0] for line in lines[2:]] == ["pona-b1", "patn"]
+    assert lines[2].split()[-1] == "1.00"  # the first model against itself
