@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from bench.train.distributed import synchronize
+
 TABLE_II = ("pg2", "vunet", "def-gan", "patn", "pona", "pona-b2")
 
 
@@ -35,11 +37,6 @@ class CheckConfig:
     fps_iters: int = 20
     models: tuple[str, ...] | None = None  # None: every trainable model
     amp: str = "off"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -89,11 +86,11 @@ def training_row(name: str, cfg: CheckConfig) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     for _ in range(cfg.warmup):
         trainer.train_step(batch)
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(cfg.steps):
         trainer.train_step(batch)
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - start
     return {"model": name, "batch": config.batch_size, "g_params_m": count_parameters(model.generator) / 1e6,
             "it_per_s": cfg.steps / seconds, "peak_mb": _peak_mb(device)}

@@ -18,6 +18,7 @@ from bench.data.layout import KINDS
 from bench.errors import BenchError
 from bench.io import device_name, provenance
 from bench.models import count_parameters, create_model
+from bench.train.distributed import synchronize
 
 
 def parameter_counts(model) -> dict[str, Any]:
@@ -25,11 +26,6 @@ def parameter_counts(model) -> dict[str, Any]:
         "generator": count_parameters(model.generator),
         "discriminators": {name: count_parameters(d) for name, d in model.discriminators.items()},
     }
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # A standing person in normalised (y, x) image coordinates, OpenPose order: the
@@ -95,11 +91,11 @@ def profile_interleaved(names: list[str], dataset: str = "deepfashion", device: 
 
 def _forwards(model, inputs: dict[str, torch.Tensor], n: int, dev: torch.device) -> float:
     """Seconds for ``n`` forward passes, the device synchronised before the clock is read."""
-    _synchronize(dev)
+    synchronize(dev)
     start = time.perf_counter()
     for _ in range(n):
         model(inputs)
-    _synchronize(dev)
+    synchronize(dev)
     return time.perf_counter() - start
 
 

@@ -59,6 +59,12 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read after it times that work (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the torchrun process group if launched by torchrun; else a single process."""
     if "RANK" not in os.environ:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from bench.data.dataset import collate
+from bench.train.distributed import synchronize
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,6 @@ def _trainer(name: str, cfg: StepTimeConfig, layout):
     return trainer, batches, config
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure(cfg: StepTimeConfig, progress: bool = True) -> list[dict[str, Any]]:
     """One row per model: batch size, min / median seconds per step, steps timed."""
     from bench.data.layout import DatasetLayout
@@ -78,10 +74,10 @@ def measure(cfg: StepTimeConfig, progress: bool = True) -> list[dict[str, Any]]:
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for step in range(cfg.steps):  # interleaved rounds
         for name, (trainer, batches, _) in built.items():
-            _synchronize(trainer.device)
+            synchronize(trainer.device)
             start, start_cpu = time.perf_counter(), time.process_time()
             trainer.train_step(batches[step])
-            _synchronize(trainer.device)
+            synchronize(trainer.device)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
         if progress:
