@@ -12,7 +12,7 @@ earlier banded-matmul float64 path in torch did, 4-5x slower):
   bounding box, or the image between DeepFashion's padded columns), reflect-
   extended by 1 px for the 13-tap kernel. Outside it both images are one
   constant, so d = 0, every variance is 0 and SSIM is exactly 1;
-- the filter length is a compile-time constant (:func:`kernel`), so the tap loops
+- the filter length is a compile-time constant (``numba.literally``), so the tap loops
   unroll and the loops over a row's columns vectorise with the sums in registers;
   each output row is filtered by rows, then by columns (taps 4 apart), and its SSIM
   summed at once: no map of the whole image is stored;
@@ -91,100 +91,89 @@ def _bounding_box(mask):
     return top, bottom, left, right
 
 
-def _make_kernel(k: int):
-    """The SSIM kernel of one filter length ``k``: a compile-time constant, so that the tap loops are
-    unrolled and the loops over columns (innermost then) vectorise with the sums kept in registers."""
+@numba.njit(cache=True, fastmath=_FAST)
+def _channel_sum(maps, rowpass, line, taps, k, c1, c2):
+    """Sum of one channel's SSIM over the outputs of its (rows, 4 * cols) window of maps
+    (:func:`_fill`): per output row, the row filter, then the column filter (taps 4 apart).
+    ``k`` (the number of taps) is a compile-time literal, so the tap loops unroll and the loops
+    over columns vectorise (an index numba cannot prove non-negative would cost a check each)."""
+    out_h = maps.shape[0] - (k - 1)
+    width = maps.shape[1]
+    span = width - 4 * (k - 1)
+    total = 0.0
+    for i in range(out_h):
+        for e in range(width):
+            acc = 0.0
+            for t in range(k):
+                acc += taps[t] * maps[i + t, e]
+            rowpass[e] = acc
+        for e in range(span):
+            acc = 0.0
+            for t in range(k):
+                acc += taps[t] * rowpass[e + 4 * t]
+            line[e] = acc
+        for j in range(span // 4):
+            ms = line[4 * j]
+            md = line[4 * j + 1]
+            us = ms + 255.0
+            vs = line[4 * j + 2] - ms * ms
+            vd = line[4 * j + 3] - md * md
+            us2 = us * us
+            ud2 = md * md
+            # SSIM = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), all terms doubled.
+            total += ((us2 - ud2 + 2.0 * c1) * (vs - vd + 2.0 * c2)) / ((us2 + ud2 + 2.0 * c1) * (vs + vd + 2.0 * c2))
+    return total
 
-    @numba.njit(fastmath=_FAST)
-    def channel_sum(maps, rowpass, line, taps, c1, c2):
-        """Sum of one channel's SSIM over the outputs of its (rows, 4 * cols) window of maps
-        (:func:`_fill`): per output row, the row filter, then the column filter (taps 4 apart).
-        Every loop starts at 0 over a dense array and the taps are unrolled, so the loops over
-        columns vectorise (an index numba cannot prove non-negative would cost a check each)."""
-        out_h = maps.shape[0] - (k - 1)
-        width = maps.shape[1]
-        span = width - 4 * (k - 1)
+
+@numba.njit(cache=True, parallel=True, fastmath=_FAST)
+def _ssim_pairs(generated, targets, masks, use_mask, pad, pad_value, taps, k, crop, data_range, out):
+    """``out[p]`` = SSIM of pair p: uint8 (N, H, W, C) images, (N, H, W) bool masks, ``k`` float64 taps.
+
+    Only the outputs whose window reaches the pair's support (the mask's bounding box, or the
+    image between the padded columns) are computed: elsewhere both images are one constant
+    (black, or white padding), so d = 0, every variance 0 and SSIM exactly 1.
+    """
+    # k as a literal type: one compiled specialisation per filter length, kept in numba's on-disk
+    # cache (a kernel built in a closure per k, as before, was compiled anew by every process: 2 s)
+    numba.literally(k)
+    n, height, width, channels = generated.shape
+    radius = k // 2
+    extra = radius - crop  # reflection needed beyond the crop
+    full_w = width + 2 * pad
+    out_h, out_w = height - 2 * crop, full_w - 2 * crop
+    rows, cols = out_h + 2 * radius, out_w + 2 * radius
+    for p in numba.prange(n):
+        if data_range[p] == 0.0:
+            # A constant generated image: C1 = C2 = 0, and a window black in both images (a black image,
+            # or a masked one, over a black target) divides 0 by 0: ZeroDivisionError in numba's Python error
+            # model, which inside the parallel loop ended that thread's share of the pairs unseen and left
+            # the rest of its chunk unwritten (np.empty garbage). Undefined (nan), as run_ssim records it.
+            out[p] = np.nan
+            continue
+        top, bottom, left, right = 0, height, 0, width  # support in image coordinates
+        if use_mask:
+            top, bottom, left, right = _bounding_box(masks[p])
+        if bottom <= top:  # empty mask: every window is black on both sides
+            out[p] = 1.0
+            continue
+        # ... in extended coordinates; a support that touches a border also fills its reflection
+        r0 = 0 if top == 0 else top + extra
+        r1 = rows if bottom == height else bottom + extra
+        c0 = 0 if (pad == 0 and left == 0) else left + pad + extra
+        c1 = cols if (pad == 0 and right == width) else right + pad + extra
+        i0, i1 = max(0, r0 - (k - 1)), min(out_h, r1)
+        j0, j1 = max(0, c0 - (k - 1)), min(out_w, c1)
+        maps = np.empty((channels, i1 - i0 + k - 1, 4 * (j1 - j0 + k - 1)))
+        rowpass = np.empty(maps.shape[2])
+        line = np.empty(maps.shape[2])
+        k1 = 0.01 * data_range[p]
+        k2 = 0.03 * data_range[p]
+        _fill(maps, generated[p], targets[p], masks[p], use_mask, pad, pad_value, extra, i0, j0)
         total = 0.0
-        for i in range(out_h):
-            for e in range(width):
-                acc = 0.0
-                for t in range(k):
-                    acc += taps[t] * maps[i + t, e]
-                rowpass[e] = acc
-            for e in range(span):
-                acc = 0.0
-                for t in range(k):
-                    acc += taps[t] * rowpass[e + 4 * t]
-                line[e] = acc
-            for j in range(span // 4):
-                ms = line[4 * j]
-                md = line[4 * j + 1]
-                us = ms + 255.0
-                vs = line[4 * j + 2] - ms * ms
-                vd = line[4 * j + 3] - md * md
-                us2 = us * us
-                ud2 = md * md
-                # SSIM = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), all terms doubled.
-                total += ((us2 - ud2 + 2.0 * c1) * (vs - vd + 2.0 * c2)) / ((us2 + ud2 + 2.0 * c1) * (vs + vd + 2.0 * c2))
-        return total
-
-    @numba.njit(parallel=True, fastmath=_FAST)
-    def ssim_pairs(generated, targets, masks, use_mask, pad, pad_value, taps, crop, data_range, out):
-        """``out[p]`` = SSIM of pair p: uint8 (N, H, W, C) images, (N, H, W) bool masks, float64 taps.
-
-        Only the outputs whose window reaches the pair's support (the mask's bounding box, or the
-        image between the padded columns) are computed: elsewhere both images are one constant
-        (black, or white padding), so d = 0, every variance 0 and SSIM exactly 1.
-        """
-        n, height, width, channels = generated.shape
-        radius = k // 2
-        extra = radius - crop  # reflection needed beyond the crop
-        full_w = width + 2 * pad
-        out_h, out_w = height - 2 * crop, full_w - 2 * crop
-        rows, cols = out_h + 2 * radius, out_w + 2 * radius
-        for p in numba.prange(n):
-            if data_range[p] == 0.0:
-                # A constant generated image: C1 = C2 = 0, and a window black in both images (a black image,
-                # or a masked one, over a black target) divides 0 by 0: ZeroDivisionError in numba's Python error
-                # model, which inside the parallel loop ended that thread's share of the pairs unseen and left
-                # the rest of its chunk unwritten (np.empty garbage). Undefined (nan), as run_ssim records it.
-                out[p] = np.nan
-                continue
-            top, bottom, left, right = 0, height, 0, width  # support in image coordinates
-            if use_mask:
-                top, bottom, left, right = _bounding_box(masks[p])
-            if bottom <= top:  # empty mask: every window is black on both sides
-                out[p] = 1.0
-                continue
-            # ... in extended coordinates; a support that touches a border also fills its reflection
-            r0 = 0 if top == 0 else top + extra
-            r1 = rows if bottom == height else bottom + extra
-            c0 = 0 if (pad == 0 and left == 0) else left + pad + extra
-            c1 = cols if (pad == 0 and right == width) else right + pad + extra
-            i0, i1 = max(0, r0 - (k - 1)), min(out_h, r1)
-            j0, j1 = max(0, c0 - (k - 1)), min(out_w, c1)
-            maps = np.empty((channels, i1 - i0 + k - 1, 4 * (j1 - j0 + k - 1)))
-            rowpass = np.empty(maps.shape[2])
-            line = np.empty(maps.shape[2])
-            k1 = 0.01 * data_range[p]
-            k2 = 0.03 * data_range[p]
-            _fill(maps, generated[p], targets[p], masks[p], use_mask, pad, pad_value, extra, i0, j0)
-            total = 0.0
-            for ch in range(channels):
-                total += channel_sum(maps[ch], rowpass, line, taps, k1 * k1, k2 * k2)
-            ones = out_h * out_w - (i1 - i0) * (j1 - j0)
-            out[p] = (total / channels + ones) / (out_h * out_w)
-
-    return channel_sum, ssim_pairs
-
-
-_KERNELS: dict[int, tuple] = {}
-
-
-def kernel(k: int):
-    if k not in _KERNELS:
-        _KERNELS[k] = _make_kernel(k)
-    return _KERNELS[k]
+        for ch in range(channels):
+            total += _channel_sum(maps[ch], rowpass, line, taps, k, k1 * k1, k2 * k2)
+        ones = out_h * out_w - (i1 - i0) * (j1 - j0)
+        out[p] = (total / channels + ones) / (out_h * out_w)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -219,7 +208,8 @@ def run_ssim(generated: np.ndarray, targets: np.ndarray, masks: np.ndarray | Non
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
         try:
             masked_ranges(generated, masks, use_mask, pad, pad_value, ranges)
-            kernel(len(taps))[1](generated, targets, masks, use_mask, pad, float(pad_value), taps, crop, ranges, out)
+            _ssim_pairs(generated, targets, masks, use_mask, pad, float(pad_value), taps, len(taps),
+                        crop, ranges, out)
         finally:
             numba.set_num_threads(previous)
     out[ranges == 0] = np.nan  # C1 = C2 = 0: 0/0 wherever a target window is flat (EXCLUSION_RULE)
