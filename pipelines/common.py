@@ -21,6 +21,19 @@ def read_params(path: Path = PARAMS) -> dict[str, Any]:
     return read_train_params(path)  # one reader of params.yaml (bench.train.config)
 
 
+def cells(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (model, dataset) the pipeline trains: ``models`` x ``datasets``, then the ``frame``
+    matrix (``frame.models`` x ``frame.datasets``: datasets in another paper's frame)."""
+    frame = params.get("frame") or {}
+    return ([(m, d) for m in params["models"] for d in params["datasets"]]
+            + [(m, d) for m in frame.get("models") or [] for d in frame.get("datasets") or []])
+
+
+def dataset_models(params: dict[str, Any], dataset: str) -> list[str]:
+    """The models trained on ``dataset`` (:func:`cells`)."""
+    return [m for m, d in cells(params) if d == dataset]
+
+
 def dataset_root(name: str) -> Path:
     return Path("data") / name
 
@@ -31,6 +44,15 @@ def pairs_dir(name: str) -> Path:
 
 def run_dir(model: str, dataset: str) -> Path:
     return Path("runs") / model / dataset
+
+
+def generated_dir(model: str, dataset: str) -> Path:
+    return Path("generated") / model / dataset
+
+
+def record_file(model: str, dataset: str) -> Path:
+    """The cell's evaluation record (beside it: ``.scores.json``, ``.per-pair.csv``)."""
+    return Path("results") / "metrics" / model / f"{dataset}.json"
 
 
 def work_dir(model: str, dataset: str) -> Path:

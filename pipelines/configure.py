@@ -1,4 +1,4 @@
-"""DVC stage ``configure``: resolve the training config of every (model, dataset) cell.
+"""DVC stage ``configure``: resolve the training config of every (model, dataset) cell (both matrices).
 
 The profiles in params.yaml use glob keys (``pona*``), which DVC cannot track per
 model. This stage writes each cell's resolved config to ``configs/<model>/<dataset>.yaml``;
@@ -18,25 +18,24 @@ from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.models import MODELS, list_models
 from bench.train.config import check_profiles, resolve
-from pipelines.common import PARAMS, config_file, dataset_root, read_params
+from pipelines.common import PARAMS, cells, config_file, dataset_root, read_params
 
 
 def main() -> None:
     params = read_params()
     check_profiles(params, PARAMS, list_models())
     profile = params.get("profile", "cpu")
-    for model in params["models"]:
+    for model, dataset in cells(params):
         if model not in MODELS:
             MODELS.get(model)  # raises the clear "unknown model" error
-        for dataset in params["datasets"]:
-            kind = DatasetLayout.open(dataset_root(dataset)).kind.name
-            if not MODELS.get(model).meta.trainable:
-                text = f"# {model} is a reference row: nothing to train\nmodel: {model}\ntrainable: false\n"
-            else:
-                config = resolve(params, PARAMS, profile, model, kind)
-                text = yaml.safe_dump({"model": model, "dataset": dataset, "kind": kind, "profile": profile,
-                                       "config": config.to_dict()}, sort_keys=True)
-            atomic_write_text(config_file(model, dataset), text)
+        kind = DatasetLayout.open(dataset_root(dataset)).kind.name
+        if not MODELS.get(model).meta.trainable:
+            text = f"# {model} is a reference row: nothing to train\nmodel: {model}\ntrainable: false\n"
+        else:
+            config = resolve(params, PARAMS, profile, model, kind)
+            text = yaml.safe_dump({"model": model, "dataset": dataset, "kind": kind, "profile": profile,
+                                   "config": config.to_dict()}, sort_keys=True)
+        atomic_write_text(config_file(model, dataset), text)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""DVC stage ``generate@<model>-<dataset>``: the test-split images of one cell.
+"""The test-split images of one cell (the first half of ``evaluate@<model>-<dataset>``,
+pipelines/evaluate.py), with the cell's training thread count.
 
     python -m pipelines.generate MODEL DATASET
 """
@@ -12,7 +13,7 @@ import yaml
 from bench.train.run import generate
 from bench.errors import BenchError
 from bench.registry import MODELS
-from pipelines.common import config_file, dataset_root, pairs_dir, run_dir
+from pipelines.common import config_file, dataset_root, generated_dir, pairs_dir, run_dir
 
 
 def main(model: str, dataset: str) -> None:
@@ -20,7 +21,7 @@ def main(model: str, dataset: str) -> None:
     threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
     if threads:  # the cell's training thread count: tiny models run fastest single-threaded
         torch.set_num_threads(threads)
-    generate(model, dataset_root(dataset), f"generated/{model}/{dataset}",
+    generate(model, dataset_root(dataset), generated_dir(model, dataset),
              checkpoint=run_dir(model, dataset) if trained else None,
              pairs_dir=pairs_dir(dataset), progress=sys.stderr.isatty())
 

@@ -12,7 +12,7 @@ from the cell's run and scored like the default:
 
 One process per dataset, so the few seconds of start-up are paid once, not per setting.
 
-    python -m pipelines.settings DATASET
+    python -m pipelines.settings DATASET [ESTIMATOR]
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from bench.evaluate import EvalConfig, evaluate
 from bench.metrics.protocol import get_protocol
 from bench.registry import MODELS
 from bench.setting import Setting
-from pipelines.common import PARAMS, config_file, dataset_root, pairs_dir, read_params, run_dir
+from pipelines.common import PARAMS, config_file, dataset_models, dataset_root, pairs_dir, read_params, run_dir
 
 SETTINGS = "settings"
 
@@ -53,8 +53,9 @@ def planned(params: dict, dataset: str) -> list[tuple[str, Setting, str]]:
             raise DataError(PARAMS, f"{where}[{i}] must have exactly the keys protocol and models (model: [settings])")
         get_protocol(group["protocol"])
         for model, labels in group["models"].items():
-            if model not in params["models"]:
-                raise DataError(PARAMS, f"{where}[{i}].{model}: not in `models`, so it has no trained run")
+            if model not in dataset_models(params, dataset):
+                raise DataError(PARAMS, f"{where}[{i}].{model}: not trained on {dataset} (`models` x `datasets`, "
+                                        "`frame`), so it has no run")
             if not isinstance(labels, list) or not labels:
                 raise DataError(PARAMS, f"{where}[{i}].{model} must be a list of settings such as [n=1, n=3]")
             for label in labels:
@@ -90,6 +91,6 @@ def main(dataset: str, estimator: str | None = None) -> None:
 
 if __name__ == "__main__":
     try:
-        main(sys.argv[1])
+        main(*sys.argv[1:3])  # DATASET [ESTIMATOR]: `none` on the frame datasets
     except BenchError as err:
         raise SystemExit(f"error: {err}") from None

@@ -27,7 +27,7 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
         stages = {stage.addressing: stage for stage in repo.index.stages}
     for model in params["models"]:
         for dataset in params["datasets"]:
-            for kind in ("train", "generate", "evaluate"):
+            for kind in ("train", "evaluate"):  # evaluate@: the test images, generated and scored (one process)
                 assert f"{kind}@{model}-{dataset}" in stages
             metrics = [str(o.def_path) for o in stages[f"evaluate@{model}-{dataset}"].outs if o.metric]
             plots = [str(o.def_path) for o in stages[f"train@{model}-{dataset}"].outs if o.plot]
@@ -35,6 +35,16 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
             assert plots == [f"logs/{model}/{dataset}.csv"]
     assert {f"real-data@{d}" for d in params["datasets"]} <= stages.keys()
     assert "profile" in stages  # one stage: every profile model in one process, interleaved
+    # the `frame` matrix: pose-gan's 256x256 DeepFashion, only for the models of the tables measured there
+    frame = params["frame"]
+    assert frame["datasets"] == ["synth-fashion-posegan"] and set(frame["models"]) < set(params["models"])
+    for model in frame["models"]:
+        for kind in ("train", "evaluate"):
+            assert f"{kind}-frame@{model}-synth-fashion-posegan" in stages
+        assert stages[f"evaluate-frame@{model}-synth-fashion-posegan"].cmd.endswith(f" {frame['protocol']} none")
+    assert {"prepare-frame@synth-fashion-posegan", "settings-frame@synth-fashion-posegan"} <= stages.keys()
+    assert not any(name.endswith("@vunet-synth-fashion-posegan") for name in stages if "-frame@" not in name)
+    assert {g["protocol"] for g in params["settings"]["synth-fashion-posegan"]} == {"posegan", "posegan-modern"}
 
 
 @pytest.fixture
@@ -46,6 +56,7 @@ def project(tmp_path, monkeypatch):
                   settings={"synth-market": [{"protocol": "paper", "models": {"source-copy": ["n=1"],
                                                                               "pg2": ["stage-1"]}}]},
                   protocols={"synth-market": [{"protocol": "gfla", "metrics": ["ssim", "psnr"], "models": ["pg2"]}]})
+    params.pop("frame")  # no second matrix here
     params["profiles"]["cpu"]["defaults"].update(iterations=2, niter=1, niter_decay=1, log_every=1, threads=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "results").mkdir()
@@ -57,18 +68,14 @@ def project(tmp_path, monkeypatch):
 
 
 def test_one_cell_runs_from_prepare_to_report(project):
-    from pipelines import configure, generate, prepare, protocols, report, settings, train
+    from pipelines import configure, evaluate, prepare, protocols, report, settings, train
 
     prepare.main("synth-market")
     assert len(list(csv.reader(open("data/prepared/synth-market/pairs-test.csv")))) == 1 + 6  # header + test_pairs
     configure.main()
     for model in ("source-copy", "pg2"):
         train.main(model, "synth-market")
-        generate.main(model, "synth-market")
-        result = CliRunner().invoke(app, ["evaluate", f"generated/{model}/synth-market", "--dataset", "data/synth-market",
-                                          "--pairs-dir", "data/prepared/synth-market", "--model", model,
-                                          "--metrics", "ssim,psnr,fid", "--out", f"results/metrics/{model}/synth-market.json"])
-        assert result.exit_code == 0, result.output
+        evaluate.main(model, "synth-market", "paper", "none")
     settings.main("synth-market", estimator="none")
     protocols.main("synth-market")
     report.main()
@@ -84,7 +91,8 @@ def test_one_cell_runs_from_prepare_to_report(project):
     assert Path("logs/source-copy/synth-market.csv").read_text() == "step,G,D\n"
     scores = json.loads(Path("results/metrics/pg2/synth-market.scores.json").read_text())
     record = json.loads(Path("results/metrics/pg2/synth-market.json").read_text())
-    assert scores == {"psnr": record["metrics"]["psnr"]["value"], "ssim": record["metrics"]["ssim"]["value"]}
+    assert scores == {name: m["value"] for name, m in record["metrics"].items() if m.get("value") is not None}
+    assert {"ssim", "mask-ssim", "psnr"} <= scores.keys() and "fid" not in scores  # no Inception weights here
     compared = CliRunner().invoke(app, ["compare", "pg2", "source-copy", "--dataset", "synth-market", "--format", "json"])
     assert compared.exit_code == 0, compared.output  # the records are found beside the scores files
     board = Path("results/leaderboard.md").read_text()
@@ -106,3 +114,20 @@ def test_one_cell_runs_from_prepare_to_report(project):
     assert Path("results/figures/samples-synth-market.pdf").read_bytes().startswith(b"%PDF")
     assert Path("results/figures/loss/synth-market/pg2.png").exists()
     assert not Path("results/figures/loss/synth-market/source-copy.png").exists()
+
+
+def test_settings_are_checked_against_the_models_trained_on_their_dataset():
+    """A setting of a `frame` dataset names a `frame.models` model; one not trained there is refused in one line."""
+    from bench.errors import DataError
+    from pipelines.common import cells, dataset_models
+    from pipelines.settings import planned
+
+    params = {"models": ["pg2", "vunet"], "datasets": ["synth-market"],
+              "frame": {"models": ["vunet"], "datasets": ["synth-fashion-posegan"]},
+              "settings": {"synth-fashion-posegan": [{"protocol": "posegan-modern", "models": {"vunet": ["n=1"]}}]}}
+    assert cells(params) == [("pg2", "synth-market"), ("vunet", "synth-market"), ("vunet", "synth-fashion-posegan")]
+    assert dataset_models(params, "synth-fashion-posegan") == ["vunet"]
+    assert [(m, s.label(), p) for m, s, p in planned(params, "synth-fashion-posegan")] == [("vunet", "n=1", "posegan-modern")]
+    params["settings"]["synth-fashion-posegan"][0]["models"] = {"pg2": ["stage-1"]}
+    with pytest.raises(DataError, match=r"settings.synth-fashion-posegan\[0\].pg2: not trained on synth-fashion-posegan"):
+        planned(params, "synth-fashion-posegan")

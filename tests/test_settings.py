@@ -132,3 +132,59 @@ def test_lakhal_timings_are_filled_by_profile_records(tmp_path):
     measured = json.loads((tmp_path / "vdg.json").read_text())["metrics"]["time_ms"]["value"]
     assert _number(_row(md, "No-mask")[0]) == f"{measured:.1f}"  # the paper's "unspecified" dataset matches any
     assert _row(md, "mUNet_g")[0].startswith("n/a")  # not profiled here
+
+
+@pytest.fixture(scope="module")
+def scored_posegan(tmp_path_factory) -> Path:
+    """Records in pose-gan's 256x256 DeepFashion frame (the pipeline's `frame` dataset): msdefgan and
+    msdefgan-drender at n = 1, 3 (protocol posegan-modern) and VDG's Stage I and full output (posegan)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("settings-posegan")
+    data, pairs, records = root / "synth-fashion-posegan", root / "prepared", root / "metrics"
+    synthesize("synth-fashion-posegan", data, seed=0, identities_train=3, identities_test=2, images_per_identity=5,
+               progress=False)
+    prepare(dataset=data, out=pairs, images_for_test=4,
+            multi_source=MultiSourceConfig(k=(1, 3), min_instances=4, val_fraction=0.34, max_test=3))
+    cells = [(model, Setting(sources=n), "posegan-modern") for model in ("msdefgan", "msdefgan-drender") for n in (1, 3)]
+    cells += [("vdg", Setting(stage=1), "posegan"), ("vdg", Setting(), "posegan")]
+    for model in dict.fromkeys(m for m, _, _ in cells):
+        overrides = {"batch_size": 1, "threads": 1} | ({"model.g1_steps": 1} if model == "vdg" else {})
+        train(model, data, root / "runs" / model, profile="cpu", params=REPO / "params.yaml", pairs_dir=pairs,
+              iterations=1, overrides=overrides, progress=False, sources=3 if model != "vdg" else None)
+    for model, setting, protocol in cells:
+        images = root / "generated" / model / (setting.slug() or "default")
+        generate(model, data, images, checkpoint=root / "runs" / model, pairs_dir=pairs, progress=False,
+                 sources=setting.sources, stage=setting.stage)
+        evaluate(EvalConfig(generated_dir=images, dataset=data, out=records / model / f"{setting.slug() or 'default'}.json",
+                            pairs_dir=pairs, metrics=("ssim",), model=model, progress=False, protocol=protocol,
+                            sources=setting.sources, stage=setting.stage))
+    torch.set_num_threads(threads)
+    return records
+
+
+def test_horiuchi_table_2_is_measured_in_every_n_row(scored_posegan):
+    """Table 2 (DeepFashion) is filled only by posegan-modern records of a pose-gan-frame dataset."""
+    md, _ = paper_table(load_published(REPO / "results" / "published.csv"), load_results(scored_posegan),
+                        "horiuchi2021", "Table 2")
+    for label, model, n in [("MS-DefGAN [7], n=1", "msdefgan", 1), ("Ours, n=1", "msdefgan-drender", 1),
+                            ("MS-DefGAN [7], n=3", "msdefgan", 3), ("Ours, n=3", "msdefgan-drender", 3)]:
+        ssim, is_ = _row(md, label)
+        record = json.loads((scored_posegan / model / f"n{n}.json").read_text())
+        assert record["protocol"]["name"] == "posegan-modern" and record["dataset"]["image_size"] == [256, 256]
+        assert _number(ssim) == f"{record['metrics']['ssim']['value']:.3f}", (label, ssim)
+        assert is_.startswith("n/a")
+    assert _row(md, "VUnet [2], n=1")[0].startswith("n/a")  # not scored here
+    assert "synth-fashion-posegan" in md and "SYNTHETIC" in md
+
+
+def test_lakhal_table_3_deepfashion_columns_take_posegan_records(scored_posegan):
+    md, _ = paper_table(load_published(REPO / "results" / "published.csv"), load_results(scored_posegan),
+                        "lakhal2018munet", "Table 3")
+    for label, slug in (("VDG [2], stage-1", "stage-1"), ("VDG [2]", "default")):
+        value = json.loads((scored_posegan / "vdg" / f"{slug}.json").read_text())["metrics"]["ssim"]["value"]
+        row = _row(md, label)
+        assert _number(row[4]) == f"{value:.3f}"  # DeepFashion / SSIM, in pose-gan's frame
+        assert row[0].startswith("n/a")  # Market: nothing measured here
