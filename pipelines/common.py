@@ -21,12 +21,17 @@ def read_params(path: Path = PARAMS) -> dict[str, Any]:
     return read_train_params(path)  # one reader of params.yaml (bench.train.config)
 
 
-def cells(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every (model, dataset) the pipeline trains: ``models`` x ``datasets``, then the ``frame``
-    matrix (``frame.models`` x ``frame.datasets``: datasets in another paper's frame)."""
-    frame = params.get("frame") or {}
-    return ([(m, d) for m in params["models"] for d in params["datasets"]]
-            + [(m, d) for m in frame.get("models") or [] for d in frame.get("datasets") or []])
+GROUPS = ("market", "fashion", "frame")  # params.yaml: the matrices beside `models` x `datasets` (dvc.yaml)
+
+
+def cells(params: dict[str, Any], frame: bool = True) -> list[tuple[str, str]]:
+    """Every (model, dataset) the pipeline trains: ``models`` x ``datasets``, then each group's
+    ``models`` x ``datasets`` (:data:`GROUPS`; ``frame``: datasets in another paper's frame)."""
+    out = [(m, d) for m in params["models"] for d in params["datasets"]]
+    for group in GROUPS if frame else GROUPS[:-1]:
+        block = params.get(group) or {}
+        out += [(m, d) for m in block.get("models") or [] for d in block.get("datasets") or []]
+    return out
 
 
 def dataset_models(params: dict[str, Any], dataset: str) -> list[str]:

@@ -3,7 +3,7 @@
 A seed table is measured in its paper's geometry and FID convention (results/published.md):
 Tang et al.'s Tables 1 and 3 under protocol ``gfla`` (DeepFashion resized to 256x256, GFLA's
 FID script). ``protocols.<dataset>`` in params.yaml lists groups ``{protocol, metrics, models}``;
-each model's default images (``generated/<model>/<dataset>``, from its ``generate`` stage)
+each model's default images (``generated/<model>/<dataset>``, from its ``evaluate`` stage)
 are scored with those metrics into
 
     results/metrics/protocols/<dataset>/<protocol>/<model>.json
@@ -21,7 +21,7 @@ from bench.errors import BenchError, DataError
 from bench.evaluate import EvalConfig, evaluate
 from bench.metrics.protocol import DEFAULT_PROTOCOL, get_protocol
 from bench.registry import METRICS
-from pipelines.common import PARAMS, dataset_root, pairs_dir, read_params
+from pipelines.common import PARAMS, dataset_models, dataset_root, pairs_dir, read_params
 
 PROTOCOLS = "protocols"
 
@@ -48,8 +48,9 @@ def planned(params: dict, dataset: str) -> list[tuple[str, tuple[str, ...], str]
         for name in metrics:
             METRICS.get(name)  # an unknown name: one error naming the valid ones
         for model in group["models"] or ():
-            if model not in params["models"]:
-                raise DataError(PARAMS, f"{where}[{i}].{model}: not in `models`, so it has no generated images")
+            if model not in dataset_models(params, dataset):
+                raise DataError(PARAMS, f"{where}[{i}].{model}: not trained on {dataset} (`models` x `datasets` "
+                                        "or a group's), so it has no generated images")
             if (protocol, model) in seen:
                 raise DataError(PARAMS, f"{where}: {model} under {protocol!r} is listed twice")
             seen.add((protocol, model))

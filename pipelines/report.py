@@ -10,13 +10,15 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.report import write_report
-from pipelines.common import dataset_root, pairs_dir, read_params, run_dir
+from pipelines.common import cells as cells_of, dataset_root, pairs_dir, read_params, run_dir
 
 
 def main() -> None:
     params = read_params()
     tag = params["profile_models"]["device_tag"]
-    generated = {d: {m: Path("generated") / m / d for m in params["models"]} for d in params["datasets"]}
+    cells = cells_of(params, frame=False)  # the frame datasets fill tables, not the figures
+    datasets = list(dict.fromkeys(d for _, d in cells))
+    generated = {d: {m: Path("generated") / m / d for m, e in cells if e == d} for d in datasets}
     # Evaluation and profile records side by side, as one folder for the report.
     with tempfile.TemporaryDirectory() as tmp:
         records = Path(tmp)
@@ -24,8 +26,8 @@ def main() -> None:
         if (Path("results/profile") / tag).is_dir():
             shutil.copytree(Path("results/profile") / tag, records / "profile")
         write_report(records, "results", "results/published.csv", generated,
-                     {d: dataset_root(d) for d in params["datasets"]}, {d: pairs_dir(d) for d in params["datasets"]},
-                     runs={d: {m: run_dir(m, d) for m in params["models"]} for d in params["datasets"]})
+                     {d: dataset_root(d) for d in datasets}, {d: pairs_dir(d) for d in datasets},
+                     runs={d: {m: run_dir(m, d) for m, e in cells if e == d} for d in datasets})
     # PoNA Table VI (re-ID) comes from reid/dvc.yaml, a separate pipeline: its committed records
     # are read when present but are no dependency of this stage (that would pull the re-ID
     # experiment into the default `dvc repro`). Re-rendering here keeps the table in

@@ -54,8 +54,8 @@ def planned(params: dict, dataset: str) -> list[tuple[str, Setting, str]]:
         get_protocol(group["protocol"])
         for model, labels in group["models"].items():
             if model not in dataset_models(params, dataset):
-                raise DataError(PARAMS, f"{where}[{i}].{model}: not trained on {dataset} (`models` x `datasets`, "
-                                        "`frame`), so it has no run")
+                raise DataError(PARAMS, f"{where}[{i}].{model}: not trained on {dataset} (`models` x `datasets` "
+                                        "or a group's), so it has no run")
             if not isinstance(labels, list) or not labels:
                 raise DataError(PARAMS, f"{where}[{i}].{model} must be a list of settings such as [n=1, n=3]")
             for label in labels:

@@ -21,29 +21,33 @@ REPO = Path(__file__).resolve().parents[1]
 def test_default_params_run_every_registered_model_and_every_cell_has_its_stages():
     from dvc.repo import Repo
 
+    from pipelines.common import GROUPS, cells
+
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert sorted(params["models"]) == sorted(list_models())
+    assert sorted({m for m, _ in cells(params, frame=False)}) == sorted(list_models())  # each model somewhere
     with Repo(str(REPO)) as repo:
         stages = {stage.addressing: stage for stage in repo.index.stages}
-    for model in params["models"]:
-        for dataset in params["datasets"]:
-            for kind in ("train", "evaluate"):  # evaluate@: the test images, generated and scored (one process)
-                assert f"{kind}@{model}-{dataset}" in stages
-            metrics = [str(o.def_path) for o in stages[f"evaluate@{model}-{dataset}"].outs if o.metric]
-            plots = [str(o.def_path) for o in stages[f"train@{model}-{dataset}"].outs if o.plot]
-            assert metrics == [f"results/metrics/{model}/{dataset}.scores.json"]
-            assert plots == [f"logs/{model}/{dataset}.csv"]
+    groups = [("", params["models"], params["datasets"])] + [(f"-{g}", params[g]["models"], params[g]["datasets"]) for g in GROUPS]
+    for suffix, models, datasets in groups:
+        for model in models:
+            for dataset in datasets:
+                for kind in ("train", "evaluate"):  # evaluate: the test images, generated and scored (one process)
+                    assert f"{kind}{suffix}@{model}-{dataset}" in stages
+                metrics = [str(o.def_path) for o in stages[f"evaluate{suffix}@{model}-{dataset}"].outs if o.metric]
+                plots = [str(o.def_path) for o in stages[f"train{suffix}@{model}-{dataset}"].outs if o.plot]
+                assert metrics == [f"results/metrics/{model}/{dataset}.scores.json"]
+                assert plots == [f"logs/{model}/{dataset}.csv"]
+    assert len(cells(params)) == len({c for c in cells(params)})  # no cell in two matrices (one output path each)
     assert {f"real-data@{d}" for d in params["datasets"]} <= stages.keys()
     assert "profile" in stages  # one stage: every profile model in one process, interleaved
+    # each model runs where a seed table reports it: PoNA's ablations on Market only, part flow's on DeepFashion only
+    assert "pona-b1" in params["market"]["models"] and "partflow-wo-pnb" in params["fashion"]["models"]
     # the `frame` matrix: pose-gan's 256x256 DeepFashion, only for the models of the tables measured there
     frame = params["frame"]
-    assert frame["datasets"] == ["synth-fashion-posegan"] and set(frame["models"]) < set(params["models"])
+    assert frame["datasets"] == ["synth-fashion-posegan"] and set(frame["models"]) < set(list_models())
     for model in frame["models"]:
-        for kind in ("train", "evaluate"):
-            assert f"{kind}-frame@{model}-synth-fashion-posegan" in stages
         assert stages[f"evaluate-frame@{model}-synth-fashion-posegan"].cmd.endswith(f" {frame['protocol']} none")
     assert {"prepare-frame@synth-fashion-posegan", "settings-frame@synth-fashion-posegan"} <= stages.keys()
-    assert not any(name.endswith("@vunet-synth-fashion-posegan") for name in stages if "-frame@" not in name)
     assert {g["protocol"] for g in params["settings"]["synth-fashion-posegan"]} == {"posegan", "posegan-modern"}
 
 
@@ -56,7 +60,8 @@ def project(tmp_path, monkeypatch):
                   settings={"synth-market": [{"protocol": "paper", "models": {"source-copy": ["n=1"],
                                                                               "pg2": ["stage-1"]}}]},
                   protocols={"synth-market": [{"protocol": "gfla", "metrics": ["ssim", "psnr"], "models": ["pg2"]}]})
-    params.pop("frame")  # no second matrix here
+    for group in ("market", "fashion", "frame"):
+        params.pop(group)  # no other matrix here
     params["profiles"]["cpu"]["defaults"].update(iterations=2, niter=1, niter_decay=1, log_every=1, threads=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "results").mkdir()
@@ -122,7 +127,7 @@ def test_settings_are_checked_against_the_models_trained_on_their_dataset():
     from pipelines.common import cells, dataset_models
     from pipelines.settings import planned
 
-    params = {"models": ["pg2", "vunet"], "datasets": ["synth-market"],
+    params = {"models": ["pg2", "vunet"], "datasets": ["synth-market"], "market": {"models": [], "datasets": []},
               "frame": {"models": ["vunet"], "datasets": ["synth-fashion-posegan"]},
               "settings": {"synth-fashion-posegan": [{"protocol": "posegan-modern", "models": {"vunet": ["n=1"]}}]}}
     assert cells(params) == [("pg2", "synth-market"), ("vunet", "synth-market"), ("vunet", "synth-fashion-posegan")]
