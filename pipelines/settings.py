@@ -74,6 +74,8 @@ def main(dataset: str, estimator: str | None = None) -> None:
     """``estimator`` defaults to the dataset's trained heatmap estimator (runs/pose/<dataset>.pt), as `evaluate`."""
     params = read_params()
     estimator = estimator or f"heatmap:{Path('runs/pose') / f'{dataset}.pt'}"
+    for out in (Path("generated") / SETTINGS / dataset, Path("results/metrics") / SETTINGS / dataset):
+        out.mkdir(parents=True, exist_ok=True)  # the stage's outputs, even for a dataset with no settings
     for model, setting, protocol in planned(params, dataset):
         threads = (yaml.safe_load(config_file(model, dataset).read_text()).get("config") or {}).get("threads", 0)
         if threads:
