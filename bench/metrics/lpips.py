@@ -78,7 +78,7 @@ def lpips_scores(
     ``batch_size`` pairs at a time (None: the device's rule, bench/metrics/protocol.py
     ``device_batch_size``), each batch channels-last on ``device`` (the network is moved there
     by :func:`cached_network`, channels-last too)."""
-    batch_size = batch_size or device_batch_size(device)
+    batch_size = batch_size or device_batch_size(device, generated.shape[1] * generated.shape[2])
     layout = torch.channels_last if channels_last else torch.contiguous_format
     scores = []
     starts = range(0, len(generated), batch_size)
@@ -108,7 +108,8 @@ def _score(inputs: EvalInputs, protocol: Protocol, network: torch.nn.Module | No
         return MetricResult.unavailable(str(err))
     masks = inputs.target_masks() if masked else None  # only once the network is there
     progress = inputs.show_progress()
-    scores = lpips_scores(net, inputs.generated, inputs.targets, masks, feature_batch_size(protocol, inputs.device),
+    pixels = inputs.generated.shape[1] * inputs.generated.shape[2]
+    scores = lpips_scores(net, inputs.generated, inputs.targets, masks, feature_batch_size(protocol, inputs.device, pixels),
                           inputs.device, progress)
     return MetricResult.from_scores(scores, backbone="alexnet", masked=masks is not None)
 

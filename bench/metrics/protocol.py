@@ -41,21 +41,28 @@ class Protocol:
 
 
 #: The one batch-size rule of the feature extractors (both run channels-last), per device type.
-#: CPU: 16 (small batches keep the activations in cache; with channels-last, 2026-12-03 on the 2-core
-#: box, tests/benchmarks/test_feature_metrics_speed.py against contiguous batches of 50: Inception 1.75x,
-#: LPIPS 1.42x at 256x176 but 0.88x at 128x64; other batch sizes not yet swept). CUDA: 128, to fill a
-#: GPU with Inception at 299x299 (about 2 GiB of activations); not measured (no GPU here).
+#: CPU: 16 images of 256x176 or more (Inception sees 299x299), and for smaller images as many as
+#: hold the same number of pixels (:data:`CPU_BATCH_PIXELS`). Measured on the 2-core box
+#: (2026-12-07, 200 pairs, 3 interleaved rounds, random-init AlexNet, against contiguous batches of
+#: 50): LPIPS at 256x176 channels-last batch 16 1.60x, 50 1.48x, 200 1.16x; at 128x64 batch 16
+#: 0.99x, 50 1.32x, 200 1.30x (so 88, the pixel rule, there). Inception 1.75x at 16 (2026-12-03).
+#: CUDA: 128, to fill a GPU with Inception at 299x299 (about 2 GiB of activations); not measured
+#: (no GPU here).
 FEATURE_BATCH = {"cpu": 16, "cuda": 128}
+CPU_BATCH_PIXELS = 16 * 256 * 176
 
 
-def device_batch_size(device: str) -> int:
-    """The rule's batch size for ``device`` ("cpu", "cuda", "cuda:1", a torch.device)."""
-    return FEATURE_BATCH["cuda" if str(device).startswith("cuda") else "cpu"]
+def device_batch_size(device: str, image_pixels: int | None = None) -> int:
+    """The rule's batch size for ``device`` ("cpu", "cuda", "cuda:1", a torch.device) and, on CPU,
+    images of ``image_pixels`` (H * W as the network sees them; None: 299x299 or larger)."""
+    if str(device).startswith("cuda"):
+        return FEATURE_BATCH["cuda"]
+    return max(FEATURE_BATCH["cpu"], CPU_BATCH_PIXELS // image_pixels) if image_pixels else FEATURE_BATCH["cpu"]
 
 
-def feature_batch_size(protocol: Protocol, device: str) -> int:
+def feature_batch_size(protocol: Protocol, device: str, image_pixels: int | None = None) -> int:
     """The protocol's batch size if it sets one, else the device's rule."""
-    return protocol.batch_size if protocol.batch_size is not None else device_batch_size(device)
+    return protocol.batch_size if protocol.batch_size is not None else device_batch_size(device, image_pixels)
 
 
 FASHION_GEOMETRIES = ("patn", "posegan", "gfla")

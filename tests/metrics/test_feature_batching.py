@@ -20,7 +20,8 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.metrics import inception  # noqa: E402
 from bench.metrics import lpips as lpips_metrics  # noqa: E402
-from bench.metrics.protocol import FEATURE_BATCH, check_protocol, feature_batch_size, get_protocol  # noqa: E402
+from bench.metrics.protocol import (  # noqa: E402
+    CPU_BATCH_PIXELS, FEATURE_BATCH, check_protocol, device_batch_size, feature_batch_size, get_protocol)
 
 PAPER = get_protocol("paper")
 SPY = "bench-test-spy"
@@ -71,6 +72,10 @@ def test_the_device_rule_batches_channels_last_images_with_channels_last_weights
 
 def test_batch_size_per_device_and_protocol_override():
     assert feature_batch_size(PAPER, "cpu") == FEATURE_BATCH["cpu"]
+    # CPU: 16 images of 256x176 (or Inception's 299x299), the same pixels per batch for smaller ones
+    assert CPU_BATCH_PIXELS == 16 * 256 * 176 and device_batch_size("cpu", 256 * 176) == 16
+    assert device_batch_size("cpu", 128 * 64) == 88 and device_batch_size("cpu", 299 * 299) == 16
+    assert device_batch_size("cuda", 128 * 64) == FEATURE_BATCH["cuda"]  # the CUDA rule ignores the size
     assert feature_batch_size(PAPER, "cuda") == feature_batch_size(PAPER, "cuda:1") == FEATURE_BATCH["cuda"]
     assert feature_batch_size(PAPER.replace(batch_size=7), "cuda:0") == 7
     for bad in (0, -3, 2.5, True):
@@ -95,7 +100,7 @@ def network():
 
 def test_lpips_channels_last_in_device_batches_equals_lpips_pair_by_pair(network):
     rng = np.random.default_rng(5)
-    n = FEATURE_BATCH["cpu"] + 5  # one full batch and a partial one
+    n = device_batch_size("cpu", 128 * 64) + 5  # one full batch and a partial one
     generated, targets = (rng.integers(0, 256, (n, 128, 64, 3), dtype=np.uint8) for _ in range(2))
     fast_net = lpips.LPIPS(pretrained=True, net="alex", version="0.1", pnet_rand=True, verbose=False).eval()
     fast_net.load_state_dict(network.state_dict())
