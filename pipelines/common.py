@@ -28,7 +28,7 @@ def cells(params: dict[str, Any], frame: bool = True) -> list[tuple[str, str]]:
     """Every (model, dataset) the pipeline trains: ``models`` x ``datasets``, then each group's
     ``models`` x ``datasets`` (:data:`GROUPS`; ``frame``: datasets in another paper's frame)."""
     out = [(m, d) for m in params["models"] for d in params["datasets"]]
-    for group in GROUPS if frame else GROUPS[:-1]:
+    for group in (g for g in GROUPS if frame or g != "frame"):
         block = params.get(group) or {}
         out += [(m, d) for m in block.get("models") or [] for d in block.get("datasets") or []]
     return out

@@ -1,4 +1,5 @@
-"""DVC stage ``configure``: resolve the training config of every (model, dataset) cell (both matrices).
+"""DVC stage ``configure``: resolve the training config of every (model, dataset) cell
+(every matrix: :func:`pipelines.common.cells`).
 
 The profiles in params.yaml use glob keys (``pona*``), which DVC cannot track per
 model. This stage writes each cell's resolved config to ``configs/<model>/<dataset>.yaml``;

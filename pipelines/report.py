@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.report import write_report
-from pipelines.common import cells as cells_of, dataset_root, pairs_dir, read_params, run_dir
+from pipelines.common import cells as cells_of, dataset_root, generated_dir, pairs_dir, read_params, run_dir
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     tag = params["profile_models"]["device_tag"]
     cells = cells_of(params, frame=False)  # the frame datasets fill tables, not the figures
     datasets = list(dict.fromkeys(d for _, d in cells))
-    generated = {d: {m: Path("generated") / m / d for m, e in cells if e == d} for d in datasets}
+    generated = {d: {m: generated_dir(m, d) for m, e in cells if e == d} for d in datasets}
     # Evaluation and profile records side by side, as one folder for the report.
     with tempfile.TemporaryDirectory() as tmp:
         records = Path(tmp)
