@@ -51,6 +51,21 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
     assert {g["protocol"] for g in params["settings"]["synth-fashion-posegan"]} == {"posegan", "posegan-modern"}
 
 
+def test_the_lock_file_records_only_stages_that_exist():
+    """DVC never drops the dvc.lock entry of a stage removed from dvc.yaml (a cell taken out of
+    params.yaml), and it re-parses and re-writes the whole lock after every stage in round-trip
+    mode (ruamel's pure-Python loader): stale entries made each stage of the default run ~1.3 s
+    slower when they were half the file."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        stages = [(Path(stage.path), stage.name) for stage in repo.index.stages]
+    for dvcfile in {path for path, _ in stages}:  # dvc.yaml and reid/dvc.yaml, each with its own lock
+        lock = dvcfile.with_suffix(".lock")
+        locked = set(yaml.safe_load(lock.read_text())["stages"]) if lock.exists() else set()
+        assert locked - {name for path, name in stages if path == dvcfile} == set(), lock
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A working copy of the pipeline's inputs: params with two models, one tiny dataset."""
