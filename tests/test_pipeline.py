@@ -26,7 +26,7 @@ def test_default_params_run_every_registered_model_and_every_cell_has_its_stages
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert sorted({m for m, _ in cells(params, frame=False)}) == sorted(list_models())  # each model somewhere
     with Repo(str(REPO)) as repo:
-        stages = {stage.addressing: stage for stage in repo.index.stages}
+        stages = {stage.name: stage for stage in repo.index.stages if "reid" not in Path(stage.path).parts}  # root + pipelines/*/
     groups = [("", params["models"], params["datasets"])] + [(f"-{g}", params[g]["models"], params[g]["datasets"]) for g in GROUPS]
     for suffix, models, datasets in groups:
         for model in models:
