@@ -60,7 +60,7 @@ def test_the_lock_file_records_only_stages_that_exist():
 
     with Repo(str(REPO)) as repo:
         stages = [(Path(stage.path), stage.name) for stage in repo.index.stages]
-    for dvcfile in {path for path, _ in stages}:  # dvc.yaml and reid/dvc.yaml, each with its own lock
+    for dvcfile in {path for path, _ in stages}:  # dvc.yaml, pipelines/*/dvc.yaml, reid/dvc.yaml: each its own lock
         lock = dvcfile.with_suffix(".lock")
         locked = set(yaml.safe_load(lock.read_text())["stages"]) if lock.exists() else set()
         assert locked - {name for path, name in stages if path == dvcfile} == set(), lock
